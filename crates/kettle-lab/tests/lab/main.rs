@@ -1,0 +1,6 @@
+//! Integration tests of kettle-lab's stand-ins, driven through real sockets and pipes.
+//! One test binary, a module per stand-in; shared helpers in `util`.
+
+mod typist;
+mod util;
+mod weather;

@@ -1,0 +1,161 @@
+//! Protocol policy: what the kernel does with each message. It wires the transport's sockets
+//! to two session threads and runs until shutdown:
+//!
+//! ```text
+//! shell ROUTER thread ──ShellInput──▶ shell session thread (owns Engine, counter, history)
+//!                                       │ ▲ input_request / input_reply
+//! stdin ROUTER thread ──StdinInput─────────┘
+//! control ROUTER thread ──Frames──▶ control session thread (Interrupter; never waits)
+//! both session threads ──frames──▶ iopub thread (one owner)      heartbeat thread: echo
+//! ```
+//!
+//! The control thread reaches the shell thread only through channels (a `Shutdown` input, a
+//! stdin `Cancel`) and the engine only through [`Interrupter`](crate::engine::Interrupter), so
+//! control requests are served while a cell runs. This module does not import evcxr; it uses
+//! [`crate::engine::Engine`]. Spec: Jupyter messaging 5.4.
+
+mod control;
+mod history;
+mod kernel_info;
+mod log;
+mod outgoing;
+mod shell;
+
+use crate::engine::{Engine, EngineConfig};
+use crate::transport::{Inboxes, Transport};
+use crate::wire::{ConnectionInfo, ExecutionState, Frames, Message, Signer, WireError};
+use anyhow::Context;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub use history::SESSION as HISTORY_SESSION;
+pub use kernel_info::{COURSE_README_URL, kernel_info};
+
+/// What reaches the shell thread from the stdin socket and the control thread.
+enum StdinInput {
+    /// A multipart message from the stdin socket (an `input_reply`).
+    Frames(Frames),
+    /// Stop waiting for input (interrupt or shutdown).
+    Cancel,
+}
+
+/// How long, after a shutdown, we wait for the shell thread to stop the engine before closing
+/// the sockets anyway (Jupyter kills a kernel that takes longer than ~5 s).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+
+/// Runs a kernel for `connection_file` until a `shutdown_request`.
+pub fn run_kernel(connection_file: &Path, engine_config: EngineConfig) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(connection_file)
+        .with_context(|| format!("cannot read connection file {}", connection_file.display()))?;
+    let info = ConnectionInfo::from_json(&text)
+        .with_context(|| format!("bad connection file {}", connection_file.display()))?;
+    let signer = Signer::new(&info.signature_scheme, &info.key)?;
+
+    // `kernel_info_reply` carries the Rust version; ask for it now, off the critical path, so
+    // the first reply does not wait for `rustc --version`.
+    std::thread::spawn(Engine::language_version);
+
+    let (shell_tx, shell_rx) = mpsc::channel();
+    let (control_tx, control_rx) = mpsc::channel();
+    let (stdin_tx, stdin_rx) = mpsc::channel();
+    let inboxes = Inboxes {
+        shell: Box::new({
+            let tx = shell_tx.clone();
+            move |frames| {
+                let _ = tx.send(shell::ShellInput::Frames(frames));
+            }
+        }),
+        control: Box::new(move |frames| {
+            let _ = control_tx.send(frames);
+        }),
+        stdin: Box::new({
+            let tx = stdin_tx.clone();
+            move |frames| {
+                let _ = tx.send(StdinInput::Frames(frames));
+            }
+        }),
+    };
+    let transport = Transport::bind(&info, inboxes)?;
+    let out = outgoing::Outgoing::new(signer, transport.iopub.clone());
+    out.status(None, ExecutionState::Starting);
+
+    // Returns at once; the evaluation context is built in the background and only the first
+    // execute waits for it.
+    let engine = Engine::start(engine_config)?;
+    let control = control::Control {
+        out: out.clone(),
+        control: transport.control.clone(),
+        inbox: control_rx,
+        interrupter: engine.interrupter(),
+        shell: shell_tx,
+        stdin: stdin_tx,
+    };
+    let shell = shell::Shell::new(
+        engine,
+        out,
+        transport.shell.clone(),
+        transport.stdin.clone(),
+        shell_rx,
+        stdin_rx,
+    );
+
+    // The first of the two session threads to finish means "shut down".
+    let (done_tx, done_rx) = mpsc::channel::<&'static str>();
+    let shell_thread = std::thread::Builder::new()
+        .name("kettle-session-shell".into())
+        .spawn({
+            let done = done_tx.clone();
+            move || {
+                shell.run();
+                let _ = done.send("shell");
+            }
+        })?;
+    std::thread::Builder::new()
+        .name("kettle-session-control".into())
+        .spawn(move || {
+            if control.run() {
+                let _ = done_tx.send("control");
+            }
+        })?;
+
+    let by = done_rx.recv().unwrap_or("nobody");
+    log::debug(format_args!("shutdown requested on {by}"));
+    // The shell thread stops the engine (after an interrupted cell returns); give it time,
+    // but do not hang on a stuck engine.
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while !shell_thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if !shell_thread.is_finished() {
+        log::warn(format_args!(
+            "the engine did not stop within {SHUTDOWN_GRACE:?}; exiting anyway"
+        ));
+    }
+    // Sends what is still queued (the shutdown reply, the last idle), then closes the sockets.
+    transport.shutdown();
+    Ok(())
+}
+
+/// Decodes frames from `socket`, logging (one line) and dropping what is bad.
+fn decode(frames: Frames, signer: &Signer, socket: &str) -> Option<Message> {
+    match Message::decode(frames, signer) {
+        Ok(message) => {
+            log::debug(format_args!(
+                "{socket}: {} {}",
+                message.header.msg_type, message.header.msg_id
+            ));
+            Some(message)
+        }
+        Err(WireError::BadSignature) => {
+            log::warn(format_args!(
+                "{socket}: dropped a message with an invalid signature"
+            ));
+            None
+        }
+        Err(e) => {
+            log::warn(format_args!("{socket}: dropped a malformed message: {e}"));
+            None
+        }
+    }
+}

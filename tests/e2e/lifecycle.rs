@@ -1,0 +1,66 @@
+//! Control channel: `shutdown_request` and `interrupt_request`, each on its own fresh kernel
+//! because both end or disturb it.
+
+use crate::util::{Channel, Kernel};
+use serde_json::json;
+use std::time::Duration;
+
+fn shutdown_replies_echoes_restart_and_exits_cleanly(restart: bool) {
+    let mut k = Kernel::start();
+    let reply = k.request(
+        Channel::Control,
+        "shutdown_request",
+        json!({ "restart": restart }),
+    );
+    assert_eq!(reply.msg_type(), "shutdown_reply");
+    assert_eq!(reply.content["status"], "ok", "{:#}", reply.content);
+    assert_eq!(reply.content["restart"], restart, "{:#}", reply.content);
+    let status = k
+        .wait_exit(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("kernel still running after shutdown\n{}", k.stderr_tail()));
+    assert!(
+        status.success(),
+        "exit status {status}\n{}",
+        k.stderr_tail()
+    );
+}
+
+#[test]
+fn shutdown_request_replies_and_the_process_exits_zero() {
+    shutdown_replies_echoes_restart_and_exits_cleanly(false);
+}
+
+#[test]
+fn shutdown_request_echoes_the_restart_flag() {
+    shutdown_replies_echoes_restart_and_exits_cleanly(true);
+}
+
+#[test]
+fn interrupt_stops_an_endless_loop_and_the_kernel_keeps_working() {
+    let mut k = Kernel::start();
+    let id = k.send_execute(json!({ "code": "println!(\"looping\");\nloop {}" }));
+    // Interrupt only once user code runs (not while it compiles); the printed line says so.
+    let running = k.wait_for_iopub(&id, crate::util::EXECUTE_TIMEOUT, |m| {
+        m.msg_type() == "stream" && m.content["text"].as_str().unwrap_or("").contains("looping")
+    });
+    assert!(
+        running,
+        "the looping cell never printed\n{}",
+        k.stderr_tail()
+    );
+
+    let reply = k.request(Channel::Control, "interrupt_request", json!({}));
+    assert_eq!(reply.msg_type(), "interrupt_reply");
+    assert_eq!(reply.content["status"], "ok", "{:#}", reply.content);
+
+    let interrupted = k.collect(&id);
+    assert_eq!(interrupted.status(), "error", "{}", interrupted.describe());
+
+    let next = k.execute("1 + 1");
+    assert_eq!(
+        next.result_text().as_deref(),
+        Some("2"),
+        "{}",
+        next.describe()
+    );
+}

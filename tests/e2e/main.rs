@@ -1,0 +1,19 @@
+//! End-to-end tests of the real `kettle` binary: each test drives a spawned kernel through
+//! ZeroMQ with the raw client in [`util`], one module per topic of the Jupyter messaging spec.
+//!
+//! Modules share one kernel where tests do not interfere ([`util::SharedKernel`]) and start a
+//! fresh one only for startup, shutdown and interrupt. Run with:
+//! `CARGO_TARGET_DIR=$HOME/.cache/kettle-target cargo test --release -p kettle --test e2e`
+
+mod util;
+
+mod comms;
+mod errors;
+mod execute;
+mod history;
+mod introspection;
+mod kernel_info;
+mod lifecycle;
+mod output;
+mod robustness;
+mod status;

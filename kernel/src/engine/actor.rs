@@ -2,13 +2,17 @@
 //! waits for answers on the caller's thread; [`Interrupter`] stops a running cell without
 //! waiting for the actor.
 
+use super::link::Link;
 use super::output::{self, CellMsg, SharedSink};
+use super::runtime::{SOCKET_ENV, TOKEN_ENV};
+use super::stdin::{self, Watch};
 use super::{
     Completions, Event, Inspection, MimeBundle, Outcome, StreamName, offsets, prelude, report,
 };
 use evcxr::{CommandContext, EvalCallbacks, EvalContext};
 use serde_json::{Map, Value};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -37,14 +41,23 @@ enum Request {
         cursor_pos: usize,
         reply: Sender<Inspection>,
     },
+    Late(Sender<Event>),
     Shutdown,
 }
 
+/// How long cooperative code (polling `kettle_display::interrupted()`) gets to stop by itself
+/// before the processes running the cell are killed.
+const INTERRUPT_GRACE: Duration = Duration::from_millis(400);
+
 /// State shared between the actor and [`Interrupter`]s.
-#[derive(Default)]
 struct Control {
     running: AtomicBool,
     interrupted: AtomicBool,
+    /// Counts cells, so a late kill cannot hit the next one.
+    cell: AtomicU64,
+    /// Its existence asks cooperative code to stop.
+    interrupt_file: PathBuf,
+    link: Arc<super::link::Shared>,
 }
 
 /// Handle to the engine actor. Methods block the calling thread until the answer.
@@ -60,12 +73,20 @@ impl Engine {
     pub fn start(config: EngineConfig) -> anyhow::Result<Engine> {
         let (requests, inbox) = channel();
         let (finished_tx, finished) = channel();
-        let control = Arc::new(Control::default());
+        let sink = SharedSink::default();
+        let link = Link::start(Arc::clone(&sink))?;
+        let control = Arc::new(Control {
+            running: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
+            cell: AtomicU64::new(0),
+            interrupt_file: link.interrupt_file(),
+            link: Arc::clone(&link.shared),
+        });
         let actor_control = Arc::clone(&control);
         std::thread::Builder::new()
             .name("kettle-engine".into())
             .spawn(move || {
-                run_actor(config, inbox, actor_control);
+                run_actor(config, inbox, actor_control, sink, link);
                 let _ = finished_tx.send(());
             })?;
         // Warm the cached rustc version so kernel_info never waits for it.
@@ -138,6 +159,14 @@ impl Engine {
         None
     }
 
+    /// Output that arrives while no cell runs (threads a cell left running). Call once, before
+    /// the first execute; publish what arrives with the parent header of the last cell.
+    pub fn late_output(&self) -> Receiver<Event> {
+        let (late, receiver) = channel();
+        let _ = self.requests.send(Request::Late(late));
+        receiver
+    }
+
     /// A handle that stops the running cell; never waits for the engine.
     pub fn interrupter(&self) -> Interrupter {
         Interrupter {
@@ -186,11 +215,29 @@ impl Interrupter {
     /// Interrupts the running cell, if any. Returns at once: the processes running the cell
     /// (and the compiler, when the cell is still being built) are killed from a helper thread.
     pub fn interrupt(&self) {
-        if !self.control.running.load(Ordering::SeqCst) {
+        let control = &self.control;
+        if !control.running.load(Ordering::SeqCst) {
             return;
         }
-        self.control.interrupted.store(true, Ordering::SeqCst);
-        std::thread::spawn(kill_descendants);
+        control.interrupted.store(true, Ordering::SeqCst);
+        let _ = std::fs::File::create(&control.interrupt_file);
+        let cell = control.cell.load(Ordering::SeqCst);
+        let control = Arc::clone(control);
+        std::thread::spawn(move || {
+            let still_running = || {
+                control.running.load(Ordering::SeqCst) && control.cell.load(Ordering::SeqCst) == cell
+            };
+            // Running user code gets a moment to notice the flag; a build has nothing to save.
+            if control.link.cell().child_running {
+                let deadline = std::time::Instant::now() + INTERRUPT_GRACE;
+                while still_running() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            if still_running() {
+                kill_descendants();
+            }
+        });
     }
 }
 
@@ -270,14 +317,19 @@ fn kill_descendants() {
 struct Actor {
     ctx: CommandContext,
     sink: SharedSink,
-    stdout: crossbeam_channel::Receiver<String>,
-    stderr: crossbeam_channel::Receiver<String>,
     control: Arc<Control>,
+    link: Link,
+    watch: Arc<Watch>,
 }
 
-fn run_actor(config: EngineConfig, inbox: Receiver<Request>, control: Arc<Control>) {
-    let sink = SharedSink::default();
-    let mut actor = match Actor::create(&config, sink, control) {
+fn run_actor(
+    config: EngineConfig,
+    inbox: Receiver<Request>,
+    control: Arc<Control>,
+    sink: SharedSink,
+    link: Link,
+) {
+    let mut actor = match Actor::create(&config, sink, control, link) {
         Ok(actor) => actor,
         Err(message) => {
             eprintln!("kettle: the evaluation engine failed to start: {message}");
@@ -307,6 +359,7 @@ fn run_actor(config: EngineConfig, inbox: Receiver<Request>, control: Arc<Contro
             } => {
                 let _ = reply.send(actor.inspect(&code, cursor_pos));
             }
+            Request::Late(late) => actor.lock_sink().set_late(late),
             Request::Shutdown => break,
         }
     }
@@ -333,6 +386,7 @@ fn serve_failed(message: &str, inbox: Receiver<Request>) {
             Request::Inspect { reply, .. } => {
                 let _ = reply.send(None);
             }
+            Request::Late(_) => {}
             Request::Shutdown => break,
         }
     }
@@ -343,103 +397,105 @@ impl Actor {
         config: &EngineConfig,
         sink: SharedSink,
         control: Arc<Control>,
+        link: Link,
     ) -> Result<Actor, String> {
-        let exe =
-            std::env::current_exe().map_err(|e| format!("cannot find our own executable: {e}"))?;
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find our own executable: {e}"))?;
+        let mut child = std::process::Command::new(exe);
+        // evcxr keeps this Command and reuses it when it restarts the child after a crash, so
+        // every child finds its way back to the same socket.
+        child
+            .env(SOCKET_ENV, &link.socket)
+            .env(TOKEN_ENV, &link.token)
+            .env("KETTLE_INTERRUPT_FILE", link.interrupt_file());
         let (mut eval, outputs) =
-            EvalContext::with_subprocess_command(std::process::Command::new(exe))
-                .map_err(|e| e.to_string())?;
+            EvalContext::with_subprocess_command(child).map_err(|e| e.to_string())?;
         if let Some(level) = &config.opt_level {
             eval.set_opt_level(level).map_err(|e| e.to_string())?;
         }
-        output::spawn_pump(
-            StreamName::Stdout,
-            outputs.stdout.clone(),
-            Arc::clone(&sink),
-        );
-        output::spawn_pump(
-            StreamName::Stderr,
-            outputs.stderr.clone(),
-            Arc::clone(&sink),
-        );
+        output::spawn_pump(StreamName::Stdout, outputs.stdout, Arc::clone(&sink));
+        output::spawn_pump(StreamName::Stderr, outputs.stderr, Arc::clone(&sink));
+        let watch = Arc::new(Watch::default());
+        stdin::spawn_watcher(Arc::clone(&link.shared), Arc::clone(&watch))
+            .map_err(|e| format!("cannot start the stdin watcher: {e}"))?;
         Ok(Actor {
             ctx: CommandContext::with_eval_context(eval),
             sink,
-            stdout: outputs.stdout,
-            stderr: outputs.stderr,
             control,
+            link,
+            watch,
         })
     }
 
-    /// Installs the panic hook in the (new) child process. Its output, if any, goes to the
-    /// kernel log: it is not part of any cell.
+    fn lock_sink(&self) -> std::sync::MutexGuard<'_, output::Sink> {
+        self.sink.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Installs the panic hook and the flusher in the (new) child process. Its output, if any,
+    /// goes where output between cells goes: it is not part of any cell.
     fn run_prelude(&mut self) {
         if let Err(error) = self.ctx.execute(prelude::CODE) {
             eprintln!("kettle: the prelude failed: {error}");
         }
-        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
-        output::drain(StreamName::Stdout, &self.stdout, &mut sink);
-        sink.close();
+        self.link.shared.cell().trailing_bundle = None;
+    }
+
+    fn child_pid(&self) -> u32 {
+        let handle = self.ctx.process_handle();
+        let child = handle.lock().unwrap_or_else(|p| p.into_inner());
+        child.id()
     }
 
     fn execute(&mut self, code: &str, allow_stdin: bool, reply: Sender<CellMsg>) {
+        self.control.cell.fetch_add(1, Ordering::SeqCst);
         self.control.interrupted.store(false, Ordering::SeqCst);
+        let _ = std::fs::remove_file(&self.control.interrupt_file);
         self.control.running.store(true, Ordering::SeqCst);
         let variables_before: Vec<String> = self
             .ctx
             .variables_and_types()
             .map(|(name, _)| name.to_owned())
             .collect();
-        self.sink
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .open(reply.clone());
+        self.link.shared.cell().trailing_bundle = None;
+        self.lock_sink().open(reply.clone());
+        self.watch.child_pid.store(self.child_pid(), Ordering::SeqCst);
+        self.watch.allow_stdin.store(allow_stdin, Ordering::SeqCst);
+        self.watch.active.store(true, Ordering::SeqCst);
 
-        let ask = reply.clone();
-        let read_input = move |prompt: String, password: bool| -> String {
-            if !allow_stdin {
-                return String::new();
-            }
-            let (answer_tx, answer) = channel();
-            let event = Event::InputRequest {
-                prompt,
-                password,
-                reply: answer_tx,
-            };
-            if ask.send(CellMsg::Event(event)).is_err() {
-                return String::new();
-            }
-            answer.recv().ok().flatten().unwrap_or_default()
-        };
-        // evcxr's `InputRequest` type is not exported: let the field's type name it.
+        // Input requests reach us through the stdin watcher, not evcxr's callback: with our
+        // runtime evcxr never sees an input line. Answer anything that does arrive with EOF.
         let mut callbacks = EvalCallbacks {
-            input_reader: &|request| read_input(request.prompt.clone(), request.is_password),
+            input_reader: &|_request| String::new(),
         };
         let result = self.ctx.execute_with_callbacks(code, &mut callbacks);
 
-        let panic = self.finish_output();
+        self.watch.active.store(false, Ordering::SeqCst);
+        let trailing = self.link.shared.cell().trailing_bundle.take();
+        let interrupted = self.control.interrupted.load(Ordering::SeqCst);
+        if matches!(result, Err(evcxr::Error::SubprocessTerminated(_))) {
+            // The dead child's last output may still be in flight on its sockets.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let value = match (&result, trailing) {
+            (Ok(_), Some(bundle)) => self.value_or_display(code, bundle),
+            _ => None,
+        };
+        let panic = self.lock_sink().close();
         self.control.running.store(false, Ordering::SeqCst);
-        let interrupted = self.control.interrupted.swap(false, Ordering::SeqCst);
+        let _ = std::fs::remove_file(&self.control.interrupt_file);
 
         let mut restarted = false;
         let outcome = match result {
-            Ok(outputs) => match panic {
+            Ok(_) if interrupted => outcome_of(report::interrupted_cooperatively()),
+            Ok(_) => match panic {
                 Some(p) => outcome_of(report::panic(&p.thread, &p.location, &p.message)),
-                None => {
-                    let result = self.value_bundle(outputs.content_by_mime_type, &reply);
-                    Outcome::Ok { result }
-                }
+                None => Outcome::Ok { result: value },
             },
             Err(evcxr::Error::CompilationErrors(errors)) if !interrupted => {
                 outcome_of(report::compile_errors(&errors, code))
             }
             Err(evcxr::Error::SubprocessTerminated(detail)) => {
                 restarted = true;
-                outcome_of(report::process_died(
-                    interrupted,
-                    &detail,
-                    &variables_before,
-                ))
+                outcome_of(report::process_died(interrupted, &detail, &variables_before))
             }
             Err(evcxr::Error::TypeRedefinedVariablesLost(names)) => outcome_of(report::other(
                 "VariablesLost",
@@ -448,68 +504,38 @@ impl Actor {
                     names.join(", ")
                 ),
             )),
-            Err(_) if interrupted => outcome_of(report::process_died(true, "", &variables_before)),
+            Err(_) if interrupted => outcome_of(report::process_died(true, "", &[])),
             Err(error) => outcome_of(report::other("Error", error.to_string())),
         };
         let _ = reply.send(CellMsg::Done(outcome));
-        if restarted || interrupted {
-            // The child was replaced: its panic hook is gone.
+        if restarted {
+            // The child was replaced: its panic hook and flusher are gone.
             self.run_prelude();
         }
     }
 
-    /// Waits briefly for stderr written just before the cell ended (it travels on a different
-    /// pipe from evcxr's end-of-cell line), then closes the cell's output.
-    fn finish_output(&mut self) -> Option<prelude::PanicReport> {
-        let mut quiet = 0;
-        for _ in 0..10 {
-            std::thread::sleep(Duration::from_millis(3));
-            if self.stderr.is_empty() && self.stdout.is_empty() {
-                quiet += 1;
-                if quiet == 2 {
-                    break;
-                }
-            } else {
-                quiet = 0;
-            }
-        }
-        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
-        output::drain(StreamName::Stdout, &self.stdout, &mut sink);
-        output::drain(StreamName::Stderr, &self.stderr, &mut sink);
-        sink.close()
-    }
-
-    /// The cell's value as a MIME bundle. A bundle with only `text/plain` is the cell's
-    /// `execute_result`; richer content printed with evcxr's `EVCXR_BEGIN_CONTENT` convention is
-    /// shown as a display (it may come from any statement, not only the final expression).
-    fn value_bundle(
-        &self,
-        content: std::collections::HashMap<String, String>,
-        reply: &Sender<CellMsg>,
-    ) -> Option<MimeBundle> {
-        // A statement-like final expression (a `for` loop, a call returning `()`) has nothing
-        // to show; Python's notebooks show nothing for `None` either.
-        if content.is_empty()
-            || (content.len() == 1 && content.get("text/plain").is_some_and(|t| t == "()"))
-        {
+    /// Rich content printed last by a cell: its value when the cell ends in an expression (evcxr
+    /// prints the value that way), otherwise an ordinary display.
+    fn value_or_display(&self, code: &str, bundle: MimeBundle) -> Option<MimeBundle> {
+        let unit = bundle.len() == 1 && bundle.get("text/plain").is_some_and(|v| v == "()");
+        if unit {
+            // A `for` loop or a call returning `()`: nothing to show, as Python shows nothing
+            // for `None`.
             return None;
         }
-        let rich = content.keys().any(|mime| mime != "text/plain");
-        let mut bundle = MimeBundle::new();
-        for (mime, text) in content {
-            bundle.insert(mime.clone(), mime_value(&mime, text));
+        if !ends_with_expression(code) {
+            self.lock_sink().event(
+                Event::Display {
+                    data: bundle,
+                    metadata: Map::new(),
+                    display_id: None,
+                    update: false,
+                },
+                false,
+            );
+            return None;
         }
-        if rich {
-            let _ = reply.send(CellMsg::Event(Event::Display {
-                data: bundle,
-                metadata: Map::new(),
-                display_id: None,
-                update: false,
-            }));
-            None
-        } else {
-            Some(bundle)
-        }
+        Some(bundle)
     }
 
     fn complete(&mut self, code: &str, cursor_pos: usize) -> Completions {
@@ -551,12 +577,12 @@ impl Actor {
     }
 }
 
-/// JSON MIME types carry JSON values in a bundle, not strings.
-fn mime_value(mime: &str, text: String) -> Value {
-    if (mime == "application/json" || mime.ends_with("+json"))
-        && let Ok(value) = serde_json::from_str(&text)
-    {
-        return value;
-    }
-    Value::String(text)
+/// Whether the cell's last line of code is an expression without `;` (what evcxr shows as the
+/// cell's value). Comments after it do not count.
+fn ends_with_expression(code: &str) -> bool {
+    let last = code
+        .lines()
+        .map(|line| line.split("//").next().unwrap_or("").trim())
+        .rfind(|line| !line.is_empty());
+    last.is_some_and(|line| !line.ends_with(';'))
 }

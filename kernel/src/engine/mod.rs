@@ -78,10 +78,12 @@ pub struct Completions {
 pub type Inspection = Option<MimeBundle>;
 
 mod actor;
+mod link;
 mod offsets;
 mod output;
 mod prelude;
 mod report;
 pub mod runtime;
+mod stdin;
 
 pub use actor::{Engine, EngineConfig, Interrupter};

@@ -1,24 +1,15 @@
-//! Output pumps: move the child's stdout/stderr lines from evcxr's channels to the cell that is
-//! running, while it runs.
-//!
-//! evcxr hands us lines through unbounded channels and, for stdout, returns from `execute` only
-//! once its channel is empty. Each pump waits until a line is ready *without* taking it, then
-//! takes everything available under the sink's lock; the engine takes the same lock when a cell
-//! ends, so a line can never be half-way between evcxr and the cell when the cell is closed.
-//! Lines available at once are coalesced into one stream event (a cell printing 100k lines
-//! becomes a few hundred messages, not 100k).
+//! Where a cell's output goes: the [`Sink`] routes text and rich output to the running cell,
+//! or, between cells, to the late-output channel (output of threads a cell left running), and
+//! enforces the per-cell output cap.
 
-use super::prelude::{self, PanicReport};
+use super::prelude::PanicReport;
 use super::{Event, StreamName};
-use crossbeam_channel::{Receiver, Select, TryRecvError};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
-/// Largest chunk of text sent as one stream event.
-const CHUNK_BYTES: usize = 64 * 1024;
-/// Output that arrives between cells (from threads a cell left running) is kept for the next
-/// cell, up to this many bytes; the rest is counted and reported.
-const PENDING_CAP: usize = 1024 * 1024;
+/// Text a cell may print per stream before the rest is counted instead of shown. Past this a
+/// frontend slows to a crawl and the notebook file grows by megabytes.
+pub const OUTPUT_CAP_BYTES: usize = 4 * 1024 * 1024;
 
 /// What the engine thread sends back to the caller of `Engine::execute`.
 pub(super) enum CellMsg {
@@ -31,112 +22,147 @@ pub(super) enum CellMsg {
 pub(super) struct Sink {
     /// The running cell, if any.
     cell: Option<Sender<CellMsg>>,
+    /// Output that arrives between cells, when someone listens for it.
+    late: Option<Sender<Event>>,
     /// A panic of the cell's own thread, reported by the prelude's hook.
     panic: Option<PanicReport>,
-    /// Output produced while no cell was running.
-    pending: Vec<(StreamName, String)>,
-    pending_bytes: usize,
-    dropped_bytes: usize,
+    /// Bytes shown / not shown in this cell, per stream (stdout, stderr).
+    shown: [usize; 2],
+    hidden: [usize; 2],
 }
 
 pub(super) type SharedSink = Arc<Mutex<Sink>>;
 
+fn index(name: StreamName) -> usize {
+    match name {
+        StreamName::Stdout => 0,
+        StreamName::Stderr => 1,
+    }
+}
+
 impl Sink {
-    /// Routes output to `cell`, first delivering what arrived between cells.
+    /// Routes output to `cell` until [`Sink::close`].
     pub(super) fn open(&mut self, cell: Sender<CellMsg>) {
         self.panic = None;
-        for (name, text) in self.pending.drain(..) {
-            let _ = cell.send(CellMsg::Event(Event::Stream { name, text }));
-        }
-        if self.dropped_bytes > 0 {
-            let text = format!(
-                "[kettle: {} bytes of output printed between cells were not kept]\n",
-                self.dropped_bytes
-            );
-            let _ = cell.send(CellMsg::Event(Event::Stream {
-                name: StreamName::Stderr,
-                text,
-            }));
-        }
-        self.pending_bytes = 0;
-        self.dropped_bytes = 0;
+        self.shown = [0; 2];
+        self.hidden = [0; 2];
         self.cell = Some(cell);
     }
 
-    /// Stops routing to the cell; returns the panic it reported, if any.
+    /// Stops routing to the cell, first telling it how much output the cap held back; returns
+    /// the panic it reported, if any.
     pub(super) fn close(&mut self) -> Option<PanicReport> {
+        for name in [StreamName::Stdout, StreamName::Stderr] {
+            let hidden = self.hidden[index(name)];
+            if hidden > 0 {
+                let text = format!(
+                    "\n[kettle: output truncated: {hidden} bytes of {} not shown (limit {} MiB per cell)]\n",
+                    name.as_str(),
+                    OUTPUT_CAP_BYTES / (1024 * 1024)
+                );
+                self.send(Event::Stream {
+                    name: StreamName::Stderr,
+                    text,
+                });
+            }
+        }
         self.cell = None;
+        self.shown = [0; 2];
+        self.hidden = [0; 2];
         self.panic.take()
     }
 
-    fn emit(&mut self, name: StreamName, text: String) {
+    /// Where output between cells goes from now on.
+    pub(super) fn set_late(&mut self, late: Sender<Event>) {
+        self.late = Some(late);
+    }
+
+    pub(super) fn set_panic(&mut self, panic: Option<PanicReport>) {
+        if self.panic.is_none() {
+            self.panic = panic;
+        }
+    }
+
+    /// Text on a stream, subject to the per-cell cap. `late` output (printed while no cell was
+    /// running, by threads an earlier cell left behind) goes to the late channel.
+    pub(super) fn stream(&mut self, name: StreamName, mut text: String, late: bool) {
         if text.is_empty() {
             return;
         }
-        if let Some(cell) = &self.cell {
-            if cell
-                .send(CellMsg::Event(Event::Stream {
-                    name,
-                    text: text.clone(),
-                }))
-                .is_ok()
-            {
+        if late {
+            self.send_late(Event::Stream { name, text });
+            return;
+        }
+        let i = index(name);
+        let room = OUTPUT_CAP_BYTES.saturating_sub(self.shown[i]);
+        if text.len() > room {
+            let mut cut = room;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.hidden[i] += text.len() - cut;
+            text.truncate(cut);
+            if text.is_empty() {
                 return;
             }
-            // The caller stopped listening; keep the text for the next cell.
-            self.cell = None;
         }
-        if self.pending_bytes + text.len() > PENDING_CAP {
-            self.dropped_bytes += text.len();
+        self.shown[i] += text.len();
+        self.send(Event::Stream { name, text });
+    }
+
+    /// Any other event (displays, clear_output); `late` as for [`Sink::stream`].
+    pub(super) fn event(&mut self, event: Event, late: bool) {
+        if late {
+            self.send_late(event);
         } else {
-            self.pending_bytes += text.len();
-            self.pending.push((name, text));
+            self.send(event);
+        }
+    }
+
+    fn send_late(&mut self, event: Event) {
+        match &self.late {
+            Some(late) => {
+                if let Err(std::sync::mpsc::SendError(event)) = late.send(event) {
+                    self.late = None;
+                    self.send(event);
+                }
+            }
+            // Nobody publishes late output: the running cell (if any) shows it.
+            None => self.send(event),
+        }
+    }
+
+    fn send(&mut self, event: Event) {
+        let event = match &self.cell {
+            Some(cell) => match cell.send(CellMsg::Event(event)) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(CellMsg::Event(event))) => {
+                    self.cell = None;
+                    event
+                }
+                Err(_) => return,
+            },
+            None => event,
+        };
+        if let Some(late) = &self.late
+            && late.send(event).is_err()
+        {
+            self.late = None;
         }
     }
 }
 
-/// Takes every line available now. Returns false once the channel is closed for good.
-pub(super) fn drain(name: StreamName, lines: &Receiver<String>, sink: &mut Sink) -> bool {
-    let mut text = String::new();
-    let mut open = true;
-    loop {
-        match lines.try_recv() {
-            Ok(line) => {
-                if name == StreamName::Stdout && line.starts_with(prelude::PANIC_MARKER) {
-                    sink.panic = prelude::parse_panic(&line);
-                    continue;
-                }
-                text.push_str(&line);
-                text.push('\n');
-                if text.len() >= CHUNK_BYTES {
-                    sink.emit(name, std::mem::take(&mut text));
-                }
-            }
-            Err(TryRecvError::Empty) => break,
-            Err(TryRecvError::Disconnected) => {
-                open = false;
-                break;
-            }
-        }
-    }
-    sink.emit(name, text);
-    open
-}
-
-/// Starts the thread that forwards one of evcxr's output channels.
-pub(super) fn spawn_pump(name: StreamName, lines: Receiver<String>, sink: SharedSink) {
+/// Forwards one of evcxr's own output channels. With our runtime evcxr sees only its
+/// bookkeeping lines, so anything arriving here is unusual (a message from the runtime
+/// itself): it is shown rather than lost. evcxr waits for its stdout channel to be empty at the
+/// end of each cell, so these channels must be drained.
+pub(super) fn spawn_pump(name: StreamName, lines: crossbeam_channel::Receiver<String>, sink: SharedSink) {
     let spawned = std::thread::Builder::new()
-        .name(format!("kettle-{}-pump", name.as_str()))
+        .name(format!("kettle-evcxr-{}", name.as_str()))
         .spawn(move || {
-            loop {
-                // Wait for a line without taking it (see the module docs).
-                let mut ready = Select::new();
-                ready.recv(&lines);
-                ready.ready();
+            for line in lines {
                 let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
-                if !drain(name, &lines, &mut sink) {
-                    break;
-                }
+                sink.stream(name, line + "\n", false);
             }
         });
     if let Err(error) = spawned {
@@ -148,7 +174,7 @@ pub(super) fn spawn_pump(name: StreamName, lines: Receiver<String>, sink: Shared
 mod tests {
     use super::*;
 
-    fn collect(rx: &std::sync::mpsc::Receiver<CellMsg>) -> Vec<(StreamName, String)> {
+    fn texts(rx: &std::sync::mpsc::Receiver<CellMsg>) -> Vec<(StreamName, String)> {
         rx.try_iter()
             .filter_map(|m| match m {
                 CellMsg::Event(Event::Stream { name, text }) => Some((name, text)),
@@ -158,59 +184,44 @@ mod tests {
     }
 
     #[test]
-    fn lines_available_together_become_one_event() {
-        let (tx, lines) = crossbeam_channel::unbounded();
-        for i in 0..3 {
-            tx.send(format!("line {i}")).unwrap();
+    fn output_past_the_cap_is_counted_and_reported_once() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut sink = Sink::default();
+        sink.open(tx);
+        let chunk = "x".repeat(1024 * 1024);
+        for _ in 0..5 {
+            sink.stream(StreamName::Stdout, chunk.clone(), false);
         }
-        let (cell_tx, cell_rx) = std::sync::mpsc::channel();
-        let mut sink = Sink::default();
-        sink.open(cell_tx);
-        assert!(drain(StreamName::Stdout, &lines, &mut sink));
-        assert_eq!(
-            collect(&cell_rx),
-            vec![(StreamName::Stdout, "line 0\nline 1\nline 2\n".to_owned())]
-        );
+        sink.close();
+        let got = texts(&rx);
+        let shown: usize = got
+            .iter()
+            .filter(|(n, _)| *n == StreamName::Stdout)
+            .map(|(_, t)| t.len())
+            .sum();
+        assert_eq!(shown, OUTPUT_CAP_BYTES);
+        let notice = &got.last().unwrap().1;
+        assert!(notice.contains("output truncated: 1048576 bytes of stdout not shown"), "{notice}");
     }
 
     #[test]
-    fn panic_markers_are_taken_out_of_stdout() {
-        let (tx, lines) = crossbeam_channel::unbounded();
-        tx.send("before".to_owned()).unwrap();
-        tx.send(format!(
-            "{}main\u{1b}src/lib.rs:1:1\u{1b}boom",
-            prelude::PANIC_MARKER
-        ))
-        .unwrap();
-        let (cell_tx, cell_rx) = std::sync::mpsc::channel();
+    fn output_between_cells_goes_to_the_late_channel() {
+        let (late_tx, late) = std::sync::mpsc::channel();
         let mut sink = Sink::default();
-        sink.open(cell_tx);
-        drain(StreamName::Stdout, &lines, &mut sink);
-        assert_eq!(
-            collect(&cell_rx),
-            vec![(StreamName::Stdout, "before\n".into())]
-        );
-        assert_eq!(sink.close().map(|p| p.message), Some("boom".to_owned()));
+        sink.set_late(late_tx);
+        sink.stream(StreamName::Stdout, "late\n".into(), true);
+        assert!(matches!(late.try_recv(), Ok(Event::Stream { text, .. }) if text == "late\n"));
     }
 
     #[test]
-    fn output_between_cells_goes_to_the_next_cell() {
-        let (tx, lines) = crossbeam_channel::unbounded();
+    fn a_closed_cell_receiver_reroutes_to_late() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (late_tx, late) = std::sync::mpsc::channel();
         let mut sink = Sink::default();
-        tx.send("late".to_owned()).unwrap();
-        drain(StreamName::Stderr, &lines, &mut sink);
-        let (cell_tx, cell_rx) = std::sync::mpsc::channel();
-        sink.open(cell_tx);
-        assert_eq!(
-            collect(&cell_rx),
-            vec![(StreamName::Stderr, "late\n".into())]
-        );
-    }
-
-    #[test]
-    fn a_closed_channel_ends_the_pump() {
-        let (tx, lines) = crossbeam_channel::unbounded::<String>();
-        drop(tx);
-        assert!(!drain(StreamName::Stdout, &lines, &mut Sink::default()));
+        sink.set_late(late_tx);
+        sink.open(tx);
+        drop(rx);
+        sink.stream(StreamName::Stderr, "orphan\n".into(), false);
+        assert!(late.try_recv().is_ok());
     }
 }

@@ -13,9 +13,21 @@ pub const PANIC_MARKER: &str = "\u{1b}kettle-panic\u{1b}";
 const FIELD: char = '\u{1b}';
 const NEWLINE: char = '\u{1f}';
 
-/// The prelude cell. It defines no variables and no items, so it changes nothing that later
-/// cells compile against.
-pub const CODE: &str = r#"{
+/// The prelude cell. It defines no variables. Its one item, `kettle_flush`, is compiled by evcxr
+/// into every later cell's library (evcxr rebuilds defined items each time), so after any cell
+/// the runtime can flush the stdout buffer of the std copy cells use. A flusher thread does the
+/// same every 25 ms, so `print!` without a newline shows while the cell runs.
+pub const CODE: &str = r#"#[unsafe(no_mangle)]
+pub extern "C" fn kettle_flush() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+}
+let _ = std::thread::Builder::new().name("kettle-flusher".to_string()).spawn(|| loop {
+    std::thread::sleep(std::time::Duration::from_millis(25));
+    kettle_flush();
+});
+{
     let kettle_cell_thread = std::thread::current().id();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();

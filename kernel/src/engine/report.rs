@@ -198,6 +198,16 @@ pub fn process_died(interrupted: bool, detail: &str, lost: &[String]) -> Report 
     }
 }
 
+/// The cell stopped by itself after an interrupt (cooperative code saw the flag).
+pub fn interrupted_cooperatively() -> Report {
+    let evalue = "the cell was interrupted and stopped by itself; variables are kept".to_owned();
+    Report {
+        ename: "Interrupted".to_owned(),
+        traceback: vec![format!("{RED_BOLD}Interrupted{RESET}: {evalue}")],
+        evalue,
+    }
+}
+
 /// Any other engine error.
 pub fn other(ename: &str, evalue: String) -> Report {
     Report {

@@ -1,12 +1,209 @@
-//! Entry point for the processes evcxr makes out of our own binary.
+//! The process that runs cells: our own binary, re-executed by evcxr.
 //!
 //! evcxr re-executes the current executable in two roles: as the process that loads and runs
 //! compiled cells (`EVCXR_IS_RUNTIME` set) and as a wrapper around rustc
 //! (`EVCXR_RUSTC_WRAPPER` set). `main()` must call [`dispatch_if_child`] before anything else:
 //! otherwise the child would start a second kernel, which would start another child, and so on.
+//!
+//! When the kernel started the child (it sets [`SOCKET_ENV`]), the child runs *our* loop instead
+//! of evcxr's. evcxr's own loop reads its commands from fd 0 and writes its end-of-cell line to
+//! fd 1, which it shares with user code: `stdin()` then steals evcxr's commands, `print!` without
+//! a newline never shows, and output of threads that outlive a cell lands in the next one. Ours
+//! moves evcxr's pipes out of the way and gives fds 0, 1 and 2 to sockets the kernel reads:
+//!
+//! - evcxr's side is unchanged: `LOAD_AND_RUN <library> <symbol>` lines in, and
+//!   `EVCXR_EXECUTION_COMPLETE` out after each cell, preceded by the bookkeeping lines evcxr's
+//!   generated code printed (panic and `?` notices, changed variable types), which the kernel
+//!   separates from the user's output and hands back to us.
+//! - The kernel's side: a `control` connection (cell started / cell done, answered with the lines
+//!   for evcxr), `stdout` and `stderr` connections on fds 1 and 2, a `display` connection for
+//!   rich output from `kettle-display` (its fd is in `KETTLE_DISPLAY_FD`), and a new `stdin`
+//!   connection on fd 0 for every cell, so the kernel can end one cell's input without ending
+//!   the next one's.
+//!
+//! After a cell the loop flushes the user's stdout (cells link their own copy of std, whose
+//! buffer ours cannot reach: the prelude exports `kettle_flush` for that) and writes an
+//! end-of-cell [`SENTINEL`] on stdout, stderr and display; the kernel acknowledges once all three
+//! arrived, so every byte of a cell's output is published before the cell's reply.
+
+use std::ffi::{CString, OsString};
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+/// Path of the kernel's Unix socket, set in the child's environment by the kernel.
+pub(super) const SOCKET_ENV: &str = "KETTLE_RUNTIME_SOCKET";
+/// Secret the child presents on every connection, so no other local process can attach.
+pub(super) const TOKEN_ENV: &str = "KETTLE_RUNTIME_TOKEN";
+/// Written on stdout, stderr and display after each cell; `\u{1}` cannot start ordinary text.
+pub(super) const SENTINEL: &[u8] = b"\x01kettle-end-of-cell\x01\n";
+/// Control lines, child to kernel.
+pub(super) const CELL_STARTED: &str = "started";
+pub(super) const CELL_DONE: &str = "done";
+/// Control line, kernel to child: the end of the lines to pass to evcxr.
+pub(super) const REPLY_END: &str = "\x01end";
+/// evcxr's end-of-cell line (its runtime protocol, pinned with `evcxr = "=0.22.0"`).
+pub(super) const EXECUTION_COMPLETE: &str = "EVCXR_EXECUTION_COMPLETE";
+/// The variable `kettle-display` reads to find the display connection.
+pub(super) const DISPLAY_FD_ENV: &str = "KETTLE_DISPLAY_FD";
 
 /// Takes over the process when it was started by evcxr as the code runner or rustc wrapper;
 /// returns (doing nothing) in the kernel itself.
 pub fn dispatch_if_child() {
+    if std::env::var_os("EVCXR_IS_RUNTIME").is_some()
+        && let (Some(socket), Some(token)) =
+            (std::env::var_os(SOCKET_ENV), std::env::var_os(TOKEN_ENV))
+    {
+        let code = match run(socket, token) {
+            Ok(()) => 0,
+            Err(error) => {
+                // stderr is the kernel's stderr socket or evcxr's pipe: either reaches a log.
+                eprintln!("kettle runtime: {error}");
+                98
+            }
+        };
+        std::process::exit(code);
+    }
     evcxr::runtime_hook();
+}
+
+/// Connects one named channel to the kernel.
+fn connect(socket: &OsString, token: &OsString, kind: &str) -> std::io::Result<UnixStream> {
+    let mut stream = UnixStream::connect(socket)?;
+    let hello = format!("{} {kind}\n", token.to_string_lossy());
+    stream.write_all(hello.as_bytes())?;
+    Ok(stream)
+}
+
+/// A close-on-exec duplicate of `fd` numbered 10 or above, so user code's subprocesses never
+/// inherit evcxr's pipes and user code's `dup2(…, 1)` cannot clobber them.
+fn move_away(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // SAFETY: fcntl on a descriptor number has no memory-safety preconditions; the result is
+    // checked before it is owned.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
+    if new < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `new` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Puts `source` on descriptor `target` (0, 1 or 2).
+fn install(source: &impl AsRawFd, target: RawFd) -> std::io::Result<()> {
+    // SAFETY: dup2 has no memory-safety preconditions; std's handles for 0/1/2 keep working
+    // because they refer to the descriptor numbers, not to the old files.
+    if unsafe { libc::dup2(source.as_raw_fd(), target) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+type CellFn = extern "C" fn(*mut std::ffi::c_void) -> *mut std::ffi::c_void;
+type FlushFn = extern "C" fn();
+
+/// A loaded cell library. Never unloaded: thread-local destructors and threads the cell started
+/// may still point into it.
+struct Library(*mut std::ffi::c_void);
+
+impl Library {
+    fn open(path: &str) -> std::io::Result<Library> {
+        let c_path = CString::new(path).map_err(std::io::Error::other)?;
+        // SAFETY: dlopen with a valid C string; a null result is checked.
+        let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        if handle.is_null() {
+            return Err(std::io::Error::other(format!("dlopen {path}: {}", dl_error())));
+        }
+        Ok(Library(handle))
+    }
+
+    fn symbol(&self, name: &str) -> Option<*mut std::ffi::c_void> {
+        let c_name = CString::new(name).ok()?;
+        // SAFETY: the handle is a live dlopen handle (never closed).
+        let symbol = unsafe { libc::dlsym(self.0, c_name.as_ptr()) };
+        (!symbol.is_null()).then_some(symbol)
+    }
+}
+
+fn dl_error() -> String {
+    // SAFETY: dlerror returns null or a C string valid until the next dl* call on this thread.
+    unsafe {
+        let message = libc::dlerror();
+        if message.is_null() {
+            "unknown error".to_owned()
+        } else {
+            std::ffi::CStr::from_ptr(message).to_string_lossy().into_owned()
+        }
+    }
+}
+
+fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
+    let commands = move_away(0)?;
+    let to_evcxr = move_away(1)?;
+    let mut to_evcxr = std::fs::File::from(to_evcxr);
+    // evcxr's stderr pipe stays open (close-on-exec, above fd 10) so evcxr's reader thread does
+    // not see EOF before the process ends; nothing is written to it.
+    let _evcxr_stderr = move_away(2)?;
+
+    let mut control = connect(&socket, &token, "control")?;
+    let mut stdout = connect(&socket, &token, "stdout")?;
+    let mut stderr = connect(&socket, &token, "stderr")?;
+    let mut display = connect(&socket, &token, "display")?;
+    install(&stdout, 1)?;
+    install(&stderr, 2)?;
+    // SAFETY: the child is still single-threaded here (no cell has run), so nothing reads the
+    // environment concurrently.
+    unsafe { std::env::set_var(DISPLAY_FD_ENV, display.as_raw_fd().to_string()) };
+    let mut replies = BufReader::new(control.try_clone()?);
+
+    let mut libraries: Vec<Library> = Vec::new();
+    let mut store: *mut std::ffi::c_void = std::ptr::null_mut();
+    let commands = BufReader::new(std::fs::File::from(commands));
+    for line in commands.lines() {
+        let line = line?;
+        // evcxr's regex is "LOAD_AND_RUN ([^ ]+) ([^ ]+)"; anything else is not for us.
+        let Some((path, symbol)) = line
+            .strip_prefix("LOAD_AND_RUN ")
+            .and_then(|rest| rest.split_once(' '))
+        else {
+            continue;
+        };
+        let stdin = connect(&socket, &token, "stdin")?;
+        install(&stdin, 0)?;
+        drop(stdin);
+        writeln!(control, "{CELL_STARTED}")?;
+
+        let library = Library::open(path)?;
+        let cell = library
+            .symbol(symbol)
+            .ok_or_else(|| std::io::Error::other(format!("no symbol {symbol} in {path}")))?;
+        // SAFETY: evcxr generated this symbol with exactly this signature; the store pointer
+        // is the one the previous cell returned (null for the first).
+        store = unsafe { std::mem::transmute::<*mut std::ffi::c_void, CellFn>(cell)(store) };
+        if let Some(flush) = library.symbol("kettle_flush") {
+            // SAFETY: the prelude defines `kettle_flush` as `extern "C" fn()`.
+            unsafe { std::mem::transmute::<*mut std::ffi::c_void, FlushFn>(flush)() };
+        }
+        libraries.push(library);
+
+        // The sockets, not fds 1/2: user code may have redirected those.
+        stdout.write_all(SENTINEL)?;
+        stderr.write_all(SENTINEL)?;
+        display.write_all(SENTINEL)?;
+        writeln!(control, "{CELL_DONE}")?;
+        let mut reply = String::new();
+        loop {
+            reply.clear();
+            if replies.read_line(&mut reply)? == 0 {
+                return Err(std::io::Error::other("the kernel closed the control channel"));
+            }
+            let line = reply.trim_end_matches('\n');
+            if line == REPLY_END {
+                break;
+            }
+            writeln!(to_evcxr, "{line}")?;
+        }
+        writeln!(to_evcxr, "{EXECUTION_COMPLETE}")?;
+        to_evcxr.flush()?;
+    }
+    Ok(())
 }

@@ -1,0 +1,679 @@
+//! The kernel's end of the child runtime's connections (see [`super::runtime`] for the child's).
+//!
+//! One Unix socket in a private directory; every connection starts with `<token> <kind>`.
+//! - `stdout`/`stderr`: read raw, split into user text (published live: partial lines too,
+//!   coalesced to at most one message per stream every [`FLUSH_EVERY`]) and evcxr's bookkeeping
+//!   lines, which go back to evcxr through `control` at the end of the cell.
+//!   `EVCXR_BEGIN_CONTENT` blocks become displays, one per block (several MIME types printed
+//!   together form one display).
+//! - `display`: JSON lines from `kettle-display` (display, update, clear).
+//! - `control`: the child says a cell started / finished; once the end-of-cell sentinel has come
+//!   through stdout, stderr and display we answer with evcxr's lines, so nothing a cell printed
+//!   can arrive after its reply.
+//! - `stdin`: one connection per cell, answered on demand by [`super::stdin`].
+
+use super::output::{SharedSink, Sink};
+use super::runtime::{CELL_DONE, CELL_STARTED, REPLY_END, SENTINEL};
+use super::{prelude, Event, MimeBundle, StreamName};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Output of one stream is published at most this often (50 messages per second).
+pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(20);
+/// Longest wait for the end-of-cell sentinels once the child says the cell is done. Only a cell
+/// that closed its own stdout/stderr can make us wait this long.
+const SENTINEL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Streams that carry a sentinel at the end of each cell.
+const SENTINEL_STREAMS: u8 = 3;
+
+const EVCXR_PREFIX: &str = "EVCXR_";
+const BEGIN_CONTENT: &str = "EVCXR_BEGIN_CONTENT ";
+const END_CONTENT: &str = "EVCXR_END_CONTENT";
+const INPUT_REQUEST: &str = "EVCXR_INPUT_REQUEST";
+/// evcxr's own bookkeeping lines, handed back to it unchanged.
+const EVCXR_BOOKKEEPING: [&str; 3] = [
+    "EVCXR_PANIC_NOTIFICATION",
+    "EVCXR_ERROR_OCCURRED",
+    "EVCXR_VARIABLE_CHANGED_TYPE:",
+];
+
+/// What the link knows about the cell the child is running.
+#[derive(Default)]
+pub(super) struct CellState {
+    /// Between the child's `started` and `done`.
+    pub child_running: bool,
+    /// Counts the cells the child started; a stream is in a cell until its sentinel for the
+    /// current epoch arrived.
+    epoch: u64,
+    sentinels: u8,
+    evcxr_lines: Vec<String>,
+    /// The kernel's end of this cell's stdin connection.
+    pub stdin: Option<UnixStream>,
+    /// Rich content printed last, held back: it may be the cell's value.
+    pub trailing_bundle: Option<MimeBundle>,
+    /// Set by `evcxr_input` (`EVCXR_INPUT_REQUEST:`) lines, taken by the stdin watcher.
+    pub input_request: Option<(String, bool)>,
+}
+
+pub(super) struct Shared {
+    pub sink: SharedSink,
+    pub cell: Mutex<CellState>,
+    pub changed: Condvar,
+}
+
+impl Shared {
+    pub fn cell(&self) -> MutexGuard<'_, CellState> {
+        self.cell.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn sink(&self) -> MutexGuard<'_, Sink> {
+        self.sink.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The listening socket and its private directory (removed on drop).
+pub(super) struct Link {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub token: String,
+    pub shared: Arc<Shared>,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Link {
+    pub fn start(sink: SharedSink) -> std::io::Result<Link> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("kettle-{}-{}", std::process::id(), &token[..8]));
+        std::fs::create_dir_all(&dir)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        let socket = dir.join("runtime.sock");
+        let listener = UnixListener::bind(&socket)?;
+        let shared = Arc::new(Shared {
+            sink,
+            cell: Mutex::new(CellState::default()),
+            changed: Condvar::new(),
+        });
+        let accept_shared = Arc::clone(&shared);
+        let accept_token = token.clone();
+        std::thread::Builder::new()
+            .name("kettle-runtime-accept".into())
+            .spawn(move || accept_loop(listener, &accept_token, accept_shared))?;
+        Ok(Link {
+            dir,
+            socket,
+            token,
+            shared,
+        })
+    }
+
+    /// Path of the file whose existence asks cooperative code to stop (`kettle-display`'s
+    /// `interrupted()`).
+    pub fn interrupt_file(&self) -> PathBuf {
+        self.dir.join("interrupt")
+    }
+}
+
+fn accept_loop(listener: UnixListener, token: &str, shared: Arc<Shared>) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let shared = Arc::clone(&shared);
+        let token = token.to_owned();
+        // Each connection gets its own thread: a slow hello must not hold up the others.
+        let _ = std::thread::Builder::new()
+            .name("kettle-runtime-conn".into())
+            .spawn(move || serve_connection(stream, &token, shared));
+    }
+}
+
+/// Reads the hello line byte by byte (no buffering past it: what follows is the payload).
+fn read_hello(stream: &mut UnixStream) -> Option<String> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 256 {
+        stream.read_exact(&mut byte).ok()?;
+        if byte[0] == b'\n' {
+            stream.set_read_timeout(None).ok()?;
+            return String::from_utf8(line).ok();
+        }
+        line.push(byte[0]);
+    }
+    None
+}
+
+fn serve_connection(mut stream: UnixStream, token: &str, shared: Arc<Shared>) {
+    let Some(hello) = read_hello(&mut stream) else {
+        return;
+    };
+    let Some((given, kind)) = hello.split_once(' ') else {
+        return;
+    };
+    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        eprintln!("kettle: rejected a runtime connection with a wrong token");
+        return;
+    }
+    match kind {
+        "control" => serve_control(stream, &shared),
+        "stdout" => read_stream(stream, StreamName::Stdout, &shared),
+        "stderr" => read_stream(stream, StreamName::Stderr, &shared),
+        "display" => read_display(stream, &shared),
+        "stdin" => {
+            let mut cell = shared.cell();
+            // Replacing the previous cell's connection closes it: readers left from that
+            // cell see end of file rather than this cell's input.
+            cell.stdin = Some(stream);
+        }
+        other => eprintln!("kettle: unknown runtime connection kind {other:?}"),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Counts a stream's sentinel; returns the epoch it closes.
+fn sentinel_arrived(shared: &Shared) -> u64 {
+    let mut cell = shared.cell();
+    cell.sentinels += 1;
+    shared.changed.notify_all();
+    cell.epoch
+}
+
+/// Whether output read now on a stream whose last sentinel closed `done_epoch` belongs to the
+/// running cell. Output read while the child runs no cell comes from threads an earlier cell
+/// left running: it is late output.
+fn is_late(shared: &Shared, done_epoch: u64) -> bool {
+    let cell = shared.cell();
+    !(cell.child_running && done_epoch < cell.epoch)
+}
+
+fn serve_control(stream: UnixStream, shared: &Shared) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    for line in BufReader::new(stream).lines() {
+        let Ok(line) = line else { break };
+        if line == CELL_STARTED {
+            let mut cell = shared.cell();
+            cell.child_running = true;
+            cell.epoch += 1;
+            cell.sentinels = 0;
+            cell.evcxr_lines.clear();
+            shared.changed.notify_all();
+        } else if line == CELL_DONE {
+            let deadline = Instant::now() + SENTINEL_TIMEOUT;
+            let mut cell = shared.cell();
+            while cell.sentinels < SENTINEL_STREAMS && Instant::now() < deadline {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                cell = shared
+                    .changed
+                    .wait_timeout(cell, wait)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            cell.child_running = false;
+            // The cell's input ends with the cell.
+            cell.stdin = None;
+            let mut reply = String::new();
+            for line in cell.evcxr_lines.drain(..) {
+                reply.push_str(&line);
+                reply.push('\n');
+            }
+            reply.push_str(REPLY_END);
+            reply.push('\n');
+            drop(cell);
+            if writer.write_all(reply.as_bytes()).is_err() {
+                break;
+            }
+        }
+    }
+    // The child is gone: a cell it was running is over.
+    let mut cell = shared.cell();
+    cell.child_running = false;
+    cell.stdin = None;
+    shared.changed.notify_all();
+}
+
+/// Splits a stdout/stderr byte stream into user text and the lines meant for the kernel.
+struct StreamParser {
+    name: StreamName,
+    /// Bytes not yet classified (an incomplete line that might be a marker).
+    pending: Vec<u8>,
+    /// User text waiting for the next flush.
+    text: String,
+    /// Inside an `EVCXR_BEGIN_CONTENT` block: its MIME type and lines so far.
+    content: Option<(String, String)>,
+    /// Blocks printed together, forming one display.
+    bundle: MimeBundle,
+    /// The cell epoch this stream's last sentinel closed.
+    done_epoch: u64,
+}
+
+impl StreamParser {
+    fn new(name: StreamName) -> StreamParser {
+        StreamParser {
+            name,
+            pending: Vec::new(),
+            text: String::new(),
+            content: None,
+            bundle: MimeBundle::new(),
+            done_epoch: 0,
+        }
+    }
+
+    /// Feeds bytes; returns how many end-of-cell sentinels they contained.
+    fn feed(&mut self, bytes: &[u8], shared: &Shared) -> u8 {
+        self.pending.extend_from_slice(bytes);
+        let mut sentinels = 0;
+        loop {
+            if let Some(at) = find(&self.pending, SENTINEL) {
+                let before: Vec<u8> = self.pending.drain(..at + SENTINEL.len()).take(at).collect();
+                self.classify(&before, true, shared);
+                self.end_of_cell(shared);
+                self.done_epoch = sentinel_arrived(shared);
+                sentinels += 1;
+                continue;
+            }
+            break;
+        }
+        // Complete lines can be classified now; an incomplete tail is user text unless it could
+        // still become a marker or a sentinel.
+        let keep = held_back_len(&self.pending);
+        let ready: Vec<u8> = self.pending.drain(..self.pending.len() - keep).collect();
+        self.classify(&ready, false, shared);
+        sentinels
+    }
+
+    fn classify(&mut self, bytes: &[u8], complete: bool, shared: &Shared) {
+        // Keep an incomplete UTF-8 sequence for the next read.
+        let (valid, rest) = split_utf8(bytes, complete);
+        if !rest.is_empty() {
+            let mut tail = rest.to_vec();
+            tail.extend_from_slice(&self.pending);
+            self.pending = tail;
+        }
+        let text = String::from_utf8_lossy(valid).into_owned();
+        let mut lines = text.split_inclusive('\n').peekable();
+        while let Some(line) = lines.next() {
+            self.line(line, shared);
+        }
+    }
+
+    fn line(&mut self, line: &str, shared: &Shared) {
+        let bare = line.trim_end_matches('\n');
+        if let Some((mime, body)) = &mut self.content {
+            if bare == END_CONTENT {
+                let mime = std::mem::take(mime);
+                let body = std::mem::take(body);
+                self.content = None;
+                if self.bundle.contains_key(&mime) {
+                    self.flush_bundle(shared);
+                }
+                self.bundle.insert(mime.clone(), mime_value(&mime, body));
+            } else {
+                if !body.is_empty() {
+                    body.push('\n');
+                }
+                body.push_str(bare);
+            }
+            return;
+        }
+        if self.name == StreamName::Stdout {
+            if bare.starts_with(prelude::PANIC_MARKER) {
+                let mut sink = shared.sink();
+                sink.set_panic(prelude::parse_panic(bare));
+                return;
+            }
+            if let Some(at) = bare.find(EVCXR_PREFIX) {
+                let marker = &bare[at..];
+                let is_marker = marker.starts_with(BEGIN_CONTENT)
+                    || marker.starts_with(INPUT_REQUEST)
+                    || EVCXR_BOOKKEEPING.iter().any(|m| marker.starts_with(m));
+                if is_marker {
+                    // Text printed before the marker on the same line (`print!("x")`) is kept.
+                    self.text.push_str(&bare[..at]);
+                    self.marker(marker, shared);
+                    return;
+                }
+            }
+        }
+        if !self.bundle.is_empty() {
+            self.flush_bundle(shared);
+        }
+        self.text.push_str(line);
+    }
+
+    fn marker(&mut self, marker: &str, shared: &Shared) {
+        if let Some(mime) = marker.strip_prefix(BEGIN_CONTENT) {
+            self.flush_text(shared);
+            self.content = Some((mime.trim().to_owned(), String::new()));
+        } else if let Some(rest) = marker.strip_prefix(INPUT_REQUEST) {
+            let password = rest.starts_with("_PASSWORD");
+            let prompt = rest.split_once(':').map_or("", |(_, p)| p).to_owned();
+            self.flush_text(shared);
+            let mut cell = shared.cell();
+            cell.input_request = Some((prompt, password));
+        } else {
+            shared.cell().evcxr_lines.push(marker.to_owned());
+        }
+    }
+
+    fn flush_text(&mut self, shared: &Shared) {
+        if !self.text.is_empty() {
+            let text = std::mem::take(&mut self.text);
+            let late = is_late(shared, self.done_epoch);
+            shared.sink().stream(self.name, text, late);
+        }
+    }
+
+    fn flush_bundle(&mut self, shared: &Shared) {
+        self.flush_text(shared);
+        let data = std::mem::take(&mut self.bundle);
+        let late = is_late(shared, self.done_epoch);
+        shared.sink().event(
+            Event::Display {
+                data,
+                metadata: Default::default(),
+                display_id: None,
+                update: false,
+            },
+            late,
+        );
+    }
+
+    /// At the sentinel: everything of this cell is in; rich content printed last is held back
+    /// for the engine, which decides whether it is the cell's value.
+    fn end_of_cell(&mut self, shared: &Shared) {
+        if let Some((mime, body)) = self.content.take() {
+            // An unterminated block (the cell panicked inside it): show what there is.
+            self.bundle.insert(mime.clone(), mime_value(&mime, body));
+        }
+        self.flush_text(shared);
+        if !self.bundle.is_empty() {
+            let bundle = std::mem::take(&mut self.bundle);
+            shared.cell().trailing_bundle = Some(bundle);
+        }
+    }
+}
+
+/// JSON MIME types carry JSON values in a bundle, not strings.
+pub(super) fn mime_value(mime: &str, text: String) -> Value {
+    if (mime == "application/json" || mime.ends_with("+json"))
+        && let Ok(value) = serde_json::from_str(&text)
+    {
+        return value;
+    }
+    Value::String(text)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// How many bytes at the end of `pending` must wait for more input: the unfinished last line
+/// when it starts (or has, after user text) something that may grow into a marker, or a prefix
+/// of the sentinel.
+fn held_back_len(pending: &[u8]) -> usize {
+    let line_start = pending.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let tail = &pending[line_start..];
+    // A marker anywhere in the unfinished line: hold the line from the marker on.
+    for pattern in [EVCXR_PREFIX.as_bytes(), prelude::PANIC_MARKER.as_bytes()] {
+        if let Some(at) = find(tail, pattern) {
+            return tail.len() - at;
+        }
+    }
+    // The tail ends with the beginning of a marker or of the sentinel.
+    let mut keep = 0;
+    for pattern in [EVCXR_PREFIX.as_bytes(), prelude::PANIC_MARKER.as_bytes(), SENTINEL] {
+        for len in (1..pattern.len()).rev() {
+            if len <= tail.len() && tail.ends_with(&pattern[..len]) {
+                keep = keep.max(len);
+                break;
+            }
+        }
+    }
+    keep
+}
+
+/// Splits off an incomplete UTF-8 sequence at the end (unless the input is complete).
+fn split_utf8(bytes: &[u8], complete: bool) -> (&[u8], &[u8]) {
+    if complete {
+        return (bytes, &[]);
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(_) => (bytes, &[]),
+        Err(e) if e.error_len().is_none() => bytes.split_at(e.valid_up_to()),
+        Err(_) => (bytes, &[]),
+    }
+}
+
+fn read_stream(mut stream: UnixStream, name: StreamName, shared: &Shared) {
+    let mut parser = StreamParser::new(name);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut last_flush = Instant::now();
+    let _ = stream.set_read_timeout(Some(FLUSH_EVERY));
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let sentinels = parser.feed(&buf[..n], shared);
+                if sentinels > 0 || last_flush.elapsed() >= FLUSH_EVERY {
+                    parser.flush_text(shared);
+                    last_flush = Instant::now();
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                parser.flush_text(shared);
+                last_flush = Instant::now();
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    // The child is gone: whatever it printed last is still shown.
+    let rest = std::mem::take(&mut parser.pending);
+    parser.classify(&rest, true, shared);
+    parser.end_of_cell(shared);
+}
+
+fn read_display(stream: UnixStream, shared: &Shared) {
+    let sentinel = std::str::from_utf8(SENTINEL)
+        .unwrap_or_default()
+        .trim_end_matches('\n')
+        .to_owned();
+    let mut done_epoch = 0;
+    for line in BufReader::new(stream).lines() {
+        let Ok(line) = line else { break };
+        if line == sentinel {
+            done_epoch = sentinel_arrived(shared);
+            continue;
+        }
+        match display_event(&line) {
+            Some(event) => {
+                let late = is_late(shared, done_epoch);
+                shared.sink().event(event, late)
+            }
+            None => eprintln!("kettle: ignored a malformed display message"),
+        }
+    }
+}
+
+/// Decodes one `kettle-display` line (its crate docs define the format).
+pub(super) fn display_event(line: &str) -> Option<Event> {
+    let message: Value = serde_json::from_str(line).ok()?;
+    let op = message.get("op")?.as_str()?;
+    let object = |key: &str| message.get(key).and_then(Value::as_object).cloned().unwrap_or_default();
+    let display_id = message.get("display_id").and_then(Value::as_str).map(str::to_owned);
+    match op {
+        "display" | "update" => Some(Event::Display {
+            data: object("data"),
+            metadata: object("metadata"),
+            update: op == "update" && display_id.is_some(),
+            display_id,
+        }),
+        "clear" => Some(Event::ClearOutput {
+            wait: message.get("wait").and_then(Value::as_bool).unwrap_or(false),
+        }),
+        _ => None,
+    }
+}
+
+/// Answers a pending stdin read for the running cell: `Some(line)` sends the line,
+/// `None` ends the cell's input (the read sees end of file).
+pub(super) fn answer_stdin(shared: &Shared, answer: Option<String>) {
+    let mut cell = shared.cell();
+    let Some(stdin) = cell.stdin.as_mut() else {
+        return;
+    };
+    match answer {
+        Some(mut line) => {
+            line.push('\n');
+            let _ = stdin.write_all(line.as_bytes());
+        }
+        None => {
+            let _ = stdin.shutdown(std::net::Shutdown::Write);
+        }
+    }
+}
+
+/// The socket path for tests that need one without a child.
+#[cfg(test)]
+pub(super) fn parser_for_tests(name: StreamName) -> impl FnMut(&[u8], &Shared) -> u8 {
+    let mut parser = StreamParser::new(name);
+    move |bytes, shared| {
+        let n = parser.feed(bytes, shared);
+        parser.flush_text(shared);
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::output::CellMsg;
+
+    fn shared() -> (Shared, std::sync::mpsc::Receiver<CellMsg>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = SharedSink::default();
+        sink.lock().unwrap().open(tx);
+        let shared = Shared {
+            sink,
+            cell: Mutex::new(CellState::default()),
+            changed: Condvar::new(),
+        };
+        (shared, rx)
+    }
+
+    fn texts(rx: &std::sync::mpsc::Receiver<CellMsg>) -> String {
+        rx.try_iter()
+            .filter_map(|m| match m {
+                CellMsg::Event(Event::Stream { text, .. }) => Some(text),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn partial_lines_are_published_before_the_newline() {
+        let (shared, rx) = shared();
+        let mut feed = parser_for_tests(StreamName::Stdout);
+        feed(b"counting: 1", &shared);
+        assert_eq!(texts(&rx), "counting: 1");
+        feed(b" 2\n", &shared);
+        assert_eq!(texts(&rx), " 2\n");
+    }
+
+    #[test]
+    fn a_marker_after_partial_text_is_found_and_the_text_kept() {
+        let (shared, rx) = shared();
+        let mut feed = parser_for_tests(StreamName::Stdout);
+        feed(b"xEVCXR_PANIC_NOTIFICATION\nafter\n", &shared);
+        assert_eq!(texts(&rx), "xafter\n");
+        assert_eq!(shared.cell().evcxr_lines, vec!["EVCXR_PANIC_NOTIFICATION".to_owned()]);
+    }
+
+    #[test]
+    fn a_marker_split_across_reads_is_not_shown_as_text() {
+        let (shared, rx) = shared();
+        let mut feed = parser_for_tests(StreamName::Stdout);
+        feed(b"EVCX", &shared);
+        feed(b"R_ERROR_OCCURRED\n", &shared);
+        assert_eq!(texts(&rx), "");
+        assert_eq!(shared.cell().evcxr_lines, vec!["EVCXR_ERROR_OCCURRED".to_owned()]);
+    }
+
+    #[test]
+    fn each_content_block_is_its_own_display_and_the_last_is_held_back() {
+        let (shared, rx) = shared();
+        let mut feed = parser_for_tests(StreamName::Stdout);
+        let mut input = Vec::new();
+        input.extend_from_slice(b"EVCXR_BEGIN_CONTENT text/html\n<b>1</b>\nEVCXR_END_CONTENT\n");
+        input.extend_from_slice(b"EVCXR_BEGIN_CONTENT text/html\n<b>2</b>\nEVCXR_END_CONTENT\n");
+        input.extend_from_slice(b"EVCXR_BEGIN_CONTENT text/plain\n3\nEVCXR_END_CONTENT\n");
+        input.extend_from_slice(SENTINEL);
+        assert_eq!(feed(&input, &shared), 1);
+        let displays: Vec<MimeBundle> = rx
+            .try_iter()
+            .filter_map(|m| match m {
+                CellMsg::Event(Event::Display { data, .. }) => Some(data),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(displays.len(), 1);
+        assert_eq!(displays[0]["text/html"], "<b>1</b>");
+        let held = shared.cell().trailing_bundle.take().unwrap();
+        assert_eq!(held["text/html"], "<b>2</b>");
+        assert_eq!(held["text/plain"], "3");
+    }
+
+    #[test]
+    fn a_sentinel_split_across_reads_is_found() {
+        let (shared, rx) = shared();
+        let mut feed = parser_for_tests(StreamName::Stderr);
+        let (a, b) = SENTINEL.split_at(5);
+        assert_eq!(feed(&[b"warn\n".as_slice(), a].concat(), &shared), 0);
+        assert_eq!(feed(b, &shared), 1);
+        assert_eq!(texts(&rx), "warn\n");
+    }
+
+    #[test]
+    fn multibyte_characters_split_across_reads_survive() {
+        let (shared, rx) = shared();
+        let mut feed = parser_for_tests(StreamName::Stdout);
+        let text = "°C🫖\n".as_bytes();
+        feed(&text[..1], &shared);
+        feed(&text[1..5], &shared);
+        feed(&text[5..], &shared);
+        assert_eq!(texts(&rx), "°C🫖\n");
+    }
+
+    #[test]
+    fn display_lines_decode_to_events() {
+        let event = display_event(
+            r#"{"op":"update","data":{"text/plain":"7"},"metadata":{},"display_id":"d1"}"#,
+        );
+        match event {
+            Some(Event::Display { data, display_id, update, .. }) => {
+                assert_eq!(data["text/plain"], "7");
+                assert_eq!(display_id.as_deref(), Some("d1"));
+                assert!(update);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            display_event(r#"{"op":"clear","wait":true}"#),
+            Some(Event::ClearOutput { wait: true })
+        ));
+        assert!(display_event("not json").is_none());
+        assert!(display_event(r#"{"op":"launch"}"#).is_none());
+    }
+}

@@ -7,7 +7,7 @@ use super::output::{self, CellMsg, SharedSink};
 use super::runtime::{SOCKET_ENV, TOKEN_ENV};
 use super::stdin::{self, Watch};
 use super::{
-    Completions, Event, Inspection, MimeBundle, Outcome, StreamName, offsets, prelude, report,
+    course, Completions, Event, Inspection, MimeBundle, Outcome, StreamName, offsets, prelude, report,
 };
 use evcxr::{CommandContext, EvalCallbacks, EvalContext};
 use serde_json::{Map, Value};
@@ -466,7 +466,15 @@ impl Actor {
         let mut callbacks = EvalCallbacks {
             input_reader: &|_request| String::new(),
         };
-        let result = self.ctx.execute_with_callbacks(code, &mut callbacks);
+        let (wants_course, code) = course::take_command(code);
+        let code = code.as_str();
+        let mut result = Ok(Default::default());
+        if wants_course {
+            result = self.ctx.execute(&course::dep_commands(&course::crates_dir()));
+        }
+        if result.is_ok() {
+            result = self.ctx.execute_with_callbacks(code, &mut callbacks);
+        }
 
         self.watch.active.store(false, Ordering::SeqCst);
         let trailing = self.link.shared.cell().trailing_bundle.take();
@@ -563,9 +571,15 @@ impl Actor {
     }
 
     fn inspect(&mut self, code: &str, cursor_pos: usize) -> Inspection {
-        let byte = offsets::byte_offset(code, cursor_pos);
+        let mut byte = offsets::byte_offset(code, cursor_pos);
+        // evcxr describes the name that *ends* at the position; the cursor may be anywhere in
+        // the name (Jupyter sends Shift+Tab's position), so move to the name's end.
+        byte += code[byte..]
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(code.len() - byte);
         let (plain, html) = self.ctx.hover_at(code, byte).ok()?;
-        if plain.trim().is_empty() {
+        // evcxr's answer when rust-analyzer knows nothing.
+        if plain.trim().is_empty() || plain == "No documentation found" {
             return None;
         }
         let mut bundle = MimeBundle::new();

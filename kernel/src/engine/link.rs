@@ -497,6 +497,10 @@ fn read_display(stream: UnixStream, shared: &Shared) {
             done_epoch = sentinel_arrived(shared);
             continue;
         }
+        if let Some(request) = input_op(&line) {
+            shared.cell().input_request = Some(request);
+            continue;
+        }
         match display_event(&line) {
             Some(event) => {
                 let late = is_late(shared, done_epoch);
@@ -505,6 +509,17 @@ fn read_display(stream: UnixStream, shared: &Shared) {
             None => eprintln!("kettle: ignored a malformed display message"),
         }
     }
+}
+
+/// An `{"op":"input",...}` line from `kettle_display::input`: the prompt and password flag.
+fn input_op(line: &str) -> Option<(String, bool)> {
+    let message: Value = serde_json::from_str(line).ok()?;
+    if message.get("op")?.as_str()? != "input" {
+        return None;
+    }
+    let prompt = message.get("prompt").and_then(Value::as_str).unwrap_or("");
+    let password = message.get("password").and_then(Value::as_bool).unwrap_or(false);
+    Some((prompt.to_owned(), password))
 }
 
 /// Decodes one `kettle-display` line (its crate docs define the format).
@@ -527,10 +542,33 @@ pub(super) fn display_event(line: &str) -> Option<Event> {
     }
 }
 
+/// Bytes we wrote to the cell's stdin that it has not read yet (Linux `SIOCOUTQ`): while any
+/// are left, a blocked read is not waiting for the frontend.
+pub(super) fn unread_input(shared: &Shared) -> usize {
+    use std::os::fd::AsRawFd;
+    let cell = shared.cell();
+    let Some(stdin) = cell.stdin.as_ref() else {
+        return 0;
+    };
+    let mut queued: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one c_int through the pointer, which is valid.
+    let rc = unsafe { libc::ioctl(stdin.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    if rc < 0 { 0 } else { queued.max(0) as usize }
+}
+
 /// Answers a pending stdin read for the running cell: `Some(line)` sends the line,
 /// `None` ends the cell's input (the read sees end of file).
 pub(super) fn answer_stdin(shared: &Shared, answer: Option<String>) {
+    // The cell's stdin connection is made just before the cell starts; wait for it briefly.
     let mut cell = shared.cell();
+    for _ in 0..100 {
+        if cell.stdin.is_some() || !cell.child_running {
+            break;
+        }
+        drop(cell);
+        std::thread::sleep(Duration::from_millis(10));
+        cell = shared.cell();
+    }
     let Some(stdin) = cell.stdin.as_mut() else {
         return;
     };
@@ -674,6 +712,10 @@ mod tests {
             Some(Event::ClearOutput { wait: true })
         ));
         assert!(display_event("not json").is_none());
+        assert_eq!(
+            input_op(r#"{"op":"input","prompt":"Name: ","password":true}"#),
+            Some(("Name: ".to_owned(), true))
+        );
         assert!(display_event(r#"{"op":"launch"}"#).is_none());
     }
 }

@@ -78,6 +78,7 @@ pub struct Completions {
 pub type Inspection = Option<MimeBundle>;
 
 mod actor;
+pub mod course;
 mod link;
 mod offsets;
 mod output;

@@ -10,7 +10,7 @@
 //! Linux only. Readers waiting in epoll (async runtimes) are not seen; they can use an
 //! explicit request.
 
-use super::link::{answer_stdin, Shared};
+use super::link::{Shared, answer_stdin, unread_input};
 use super::{Event, StreamName};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -65,12 +65,9 @@ pub(super) fn spawn_watcher(shared: Arc<Shared>, watch: Arc<Watch>) -> std::io::
     std::thread::Builder::new()
         .name("kettle-stdin-watch".into())
         .spawn(move || {
-            // Readers already answered: not asked again until they leave the read.
-            let mut answered: HashSet<u32> = HashSet::new();
             loop {
                 std::thread::sleep(POLL);
                 if !watch.active.load(Ordering::SeqCst) {
-                    answered.clear();
                     continue;
                 }
                 let explicit = shared.cell().input_request.take();
@@ -78,15 +75,19 @@ pub(super) fn spawn_watcher(shared: Arc<Shared>, watch: Arc<Watch>) -> std::io::
                     ask(&shared, &watch, prompt, password);
                     continue;
                 }
-                if !shared.cell().child_running {
+                if !shared.cell().child_running
+                    || stdin_readers(watch.child_pid.load(Ordering::SeqCst)).is_empty()
+                    || unread_input(&shared) > 0
+                {
                     continue;
                 }
-                let readers = stdin_readers(watch.child_pid.load(Ordering::SeqCst));
-                answered.retain(|tid| readers.contains(tid));
-                if let Some(&tid) = readers.iter().find(|tid| !answered.contains(tid)) {
-                    answered.insert(tid);
-                    ask(&shared, &watch, String::new(), false);
-                }
+                // A read waits and everything we sent has been read. An explicit request may
+                // be on its way for this very read: give it a moment, so the frontend is asked
+                // once, with the prompt.
+                std::thread::sleep(POLL);
+                let explicit = shared.cell().input_request.take();
+                let (prompt, password) = explicit.unwrap_or_default();
+                ask(&shared, &watch, prompt, password);
             }
         })?;
     Ok(())

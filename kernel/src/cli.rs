@@ -145,12 +145,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Commands::Kernel(args) => {
-            /*TEMPSTUB*/
-            let _ = (
+            crate::session::run_kernel(
                 &args.connection_file,
                 crate::engine::EngineConfig::default(),
-            );
-            anyhow::bail!("session not yet");
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Commands::Install(args) => {

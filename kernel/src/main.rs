@@ -7,8 +7,7 @@ fn main() -> ExitCode {
     // Must come before anything else: evcxr re-executes this very binary as the process that
     // runs user code and as a rustc wrapper. If those invocations reached the CLI, each would
     // start another kernel (a fork bomb).
-    // TODO(lead): swap for `kettle::engine::runtime::dispatch_if_child()` once it lands.
-    evcxr::runtime_hook();
+    kettle::engine::runtime::dispatch_if_child();
 
     let cli = kettle::cli::Cli::parse();
     match kettle::cli::run(cli) {

@@ -4,7 +4,7 @@
 use crate::util::{Channel, SharedKernel};
 use serde_json::{Value, json};
 
-static KERNEL: SharedKernel = SharedKernel::new(7);
+static KERNEL: SharedKernel = SharedKernel::new(8);
 
 fn chars(s: &str) -> usize {
     s.chars().count()
@@ -65,6 +65,24 @@ fn inspect_describes_a_function_defined_in_the_cell() {
     assert_eq!(c["found"], true, "{c:#}");
     let text = c["data"]["text/plain"].as_str().unwrap_or_default();
     assert!(text.contains("double_it"), "{c:#}");
+}
+
+#[test]
+fn inspect_describes_a_std_function() {
+    let mut k = KERNEL.take();
+    let code = "let v: Vec<u8> = Vec::new();";
+    // Cursor inside `new`.
+    let cursor = chars("let v: Vec<u8> = Vec::ne");
+    let reply = k.request(
+        Channel::Shell,
+        "inspect_request",
+        json!({ "code": code, "cursor_pos": cursor, "detail_level": 0 }),
+    );
+    let c = &reply.content;
+    assert_eq!(c["status"], "ok", "{c:#}");
+    assert_eq!(c["found"], true, "{c:#}");
+    let text = c["data"]["text/plain"].as_str().unwrap_or_default();
+    assert!(text.contains("fn new"), "{c:#}");
 }
 
 #[test]

@@ -155,6 +155,8 @@ pub struct Kernel {
     hb: zmq::Socket,
     /// Received but not yet consumed, per channel, in arrival order.
     inbox: Vec<(Channel, VecDeque<Msg>)>,
+    /// Whether a panic message already carried the kernel's stderr (so `Drop` need not).
+    stderr_reported: std::cell::Cell<bool>,
     // Keeps the sockets' context alive as long as the sockets.
     _ctx: zmq::Context,
 }
@@ -251,6 +253,7 @@ impl Kernel {
             .into_iter()
             .map(|c| (c, VecDeque::new()))
             .collect(),
+            stderr_reported: std::cell::Cell::new(false),
             _ctx: ctx,
         }
     }
@@ -285,11 +288,14 @@ impl Kernel {
     }
 
     fn wait_iopub_ready(&mut self) {
-        for _ in 0..20 {
+        // kernel_info must not wait for the engine, so this is quick for a healthy kernel; the
+        // overall bound keeps a broken one from stalling the suite.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
             let id = self.send(Channel::Shell, "kernel_info_request", json!({}));
             self.reply(Channel::Shell, &id, REQUEST_TIMEOUT);
-            let deadline = Instant::now() + Duration::from_millis(500);
-            while Instant::now() < deadline {
+            let settle = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < settle {
                 self.pump(Duration::from_millis(50));
                 if self.peek(Channel::Iopub, &id) {
                     self.take_all(Channel::Iopub, &id);
@@ -299,7 +305,7 @@ impl Kernel {
         }
         panic!(
             "iopub never delivered a status message\n{}",
-            self.stderr_tail()
+            self.seen_so_far()
         );
     }
 
@@ -630,6 +636,7 @@ impl Kernel {
         let log = std::fs::read_to_string(self.dir.join("kernel.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         let tail = &lines[lines.len().saturating_sub(40)..];
+        self.stderr_reported.set(true);
         format!("--- kernel stderr (last 40 lines) ---\n{}", tail.join("\n"))
     }
 
@@ -648,7 +655,7 @@ impl Kernel {
 
 impl Drop for Kernel {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() && !self.stderr_reported.get() {
             eprintln!("{}", self.stderr_tail());
         }
         if let Some(mut child) = self.child.take() {
@@ -691,6 +698,9 @@ impl SharedKernel {
         if guard.0.is_none() {
             guard.0 = Some(Kernel::start());
         }
+        if let Some(kernel) = guard.0.as_ref() {
+            kernel.stderr_reported.set(false);
+        }
         KernelTurn {
             guard,
             tests: self.tests,
@@ -713,6 +723,12 @@ impl std::ops::DerefMut for KernelTurn<'_> {
 
 impl Drop for KernelTurn<'_> {
     fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(kernel) = self.guard.0.as_ref()
+            && !kernel.stderr_reported.get()
+        {
+            eprintln!("{}", kernel.stderr_tail());
+        }
         self.guard.1 += 1;
         if self.guard.1 >= self.tests {
             self.guard.0 = None;

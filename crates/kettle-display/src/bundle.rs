@@ -112,9 +112,12 @@ impl Bundle {
 
     /// The data for `mime` as text (for `application/json`, the JSON text).
     pub fn get(&self, mime: &str) -> Option<&str> {
-        self.data.iter().find(|(m, _)| m == mime).map(|(_, d)| match d {
-            Data::Text(s) | Data::Json(s) => s.as_str(),
-        })
+        self.data
+            .iter()
+            .find(|(m, _)| m == mime)
+            .map(|(_, d)| match d {
+                Data::Text(s) | Data::Json(s) => s.as_str(),
+            })
     }
 
     /// The MIME types present, `text/plain` first.
@@ -276,7 +279,11 @@ pub fn base64(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = chunk.len();
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for k in 0..4 {
             if k <= n {
@@ -356,7 +363,10 @@ mod tests {
             assert_eq!(b.mimes().next(), Some("text/plain"));
             assert!(!b.plain().is_empty());
         }
-        assert_eq!(svg("<svg width=\"10\" height=\"20\"/>").plain(), "[SVG image 10×20]");
+        assert_eq!(
+            svg("<svg width=\"10\" height=\"20\"/>").plain(),
+            "[SVG image 10×20]"
+        );
         assert_eq!(html("a &lt;b&gt; &amp; c").plain(), "a <b> & c");
     }
 

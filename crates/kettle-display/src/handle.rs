@@ -18,7 +18,9 @@ use crate::transport::{Op, send};
 /// display("plain strings work too");
 /// ```
 pub fn display(x: impl Into<Bundle>) -> DisplayHandle {
-    let handle = DisplayHandle { id: new_display_id() };
+    let handle = DisplayHandle {
+        id: new_display_id(),
+    };
     send(&Op::Display {
         bundle: &x.into(),
         display_id: Some(&handle.id),

@@ -214,7 +214,9 @@ mod tests {
         ] {
             assert!(is_valid(ok), "should accept {ok:?}");
         }
-        for bad in ["", "{", "[1,]", "01", "{'a':1}", "tru", "1 2", "\"\n\"", "nan"] {
+        for bad in [
+            "", "{", "[1,]", "01", "{'a':1}", "tru", "1 2", "\"\n\"", "nan",
+        ] {
             assert!(!is_valid(bad), "should reject {bad:?}");
         }
     }

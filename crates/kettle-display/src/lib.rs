@@ -38,7 +38,11 @@
 //! {"op":"display","data":{"text/plain":"…","text/html":"…"},"metadata":{},"display_id":"…"}
 //! {"op":"update","data":{…},"metadata":{…},"display_id":"…"}
 //! {"op":"clear","wait":false}
+//! {"op":"input","prompt":"Your name: ","password":false}
 //! ```
+//!
+//! After an `input` line the process reads one line from stdin; the kernel asks the frontend
+//! for it (an `input_request` with that prompt) and writes the answer there.
 //!
 //! `data` and `metadata` have the shape of Jupyter's `display_data` content; `data` always
 //! contains `text/plain` (first); string values are JSON strings, `application/json` is a JSON
@@ -56,6 +60,7 @@
 
 mod bundle;
 mod handle;
+mod input;
 mod interrupt;
 mod json_text;
 mod transport;
@@ -63,6 +68,7 @@ mod value;
 
 pub use bundle::{Bundle, Rich, base64, html, json, markdown, png, svg, text};
 pub use handle::{DisplayHandle, clear_output, display};
+pub use input::{input, input_password};
 pub use interrupt::{INTERRUPT_FILE_VAR, interrupted};
 pub use transport::{DISPLAY_FD_VAR, in_kernel};
 pub use value::show_as_value;
@@ -117,12 +123,22 @@ mod wire_tests {
         });
         assert_eq!(v["op"], "update");
         assert_eq!(v["display_id"], "id-1");
-        assert_eq!(v["data"]["application/json"], json!({"a": [1, 2], "s": "x\ny"}));
+        assert_eq!(
+            v["data"]["application/json"],
+            json!({"a": [1, 2], "s": "x\ny"})
+        );
         assert_eq!(v["metadata"], json!({}));
     }
 
     #[test]
     fn clear_line() {
+        assert_eq!(
+            parse(&Op::Input {
+                prompt: "Name: \"x\"",
+                password: true
+            }),
+            json!({"op": "input", "prompt": "Name: \"x\"", "password": true})
+        );
         assert_eq!(
             parse(&Op::Clear { wait: true }),
             json!({"op": "clear", "wait": true})

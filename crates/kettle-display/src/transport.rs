@@ -27,6 +27,11 @@ pub(crate) enum Op<'a> {
     Clear {
         wait: bool,
     },
+    /// Asks the kernel to request a line of input from the frontend (read from stdin next).
+    Input {
+        prompt: &'a str,
+        password: bool,
+    },
 }
 
 impl Op<'_> {
@@ -53,6 +58,12 @@ impl Op<'_> {
                 out.push_str("{\"op\":\"clear\",\"wait\":");
                 out.push_str(if *wait { "true" } else { "false" });
             }
+            Op::Input { prompt, password } => {
+                out.push_str("{\"op\":\"input\",\"prompt\":");
+                json_text::push_str(&mut out, prompt);
+                out.push_str(",\"password\":");
+                out.push_str(if *password { "true" } else { "false" });
+            }
         }
         out.push_str("}\n");
         out
@@ -66,6 +77,8 @@ impl Op<'_> {
             // A terminal cannot clear what it already printed; saying nothing is the least
             // surprising rendering.
             Op::Clear { .. } => return None,
+            // The prompt is printed by `input` itself, without a newline.
+            Op::Input { .. } => return None,
         };
         if !text.ends_with('\n') {
             text.push('\n');

@@ -16,7 +16,9 @@ fn child_writes_display_ops() {
             let big = &big;
             s.spawn(move || {
                 for i in 0..50 {
-                    let h = kettle_display::display(kettle_display::html(format!("<b>{t}/{i}</b>{big}")));
+                    let h = kettle_display::display(kettle_display::html(format!(
+                        "<b>{t}/{i}</b>{big}"
+                    )));
                     h.update(format!("thread {t} item {i}"));
                 }
             });
@@ -32,18 +34,30 @@ fn lines_from_many_threads_never_interleave() {
     // fd 1 of the child is our pipe; the test harness's own chatter also lands there, so keep
     // only lines that look like ours.
     let out = Command::new(exe)
-        .args(["--exact", "child_writes_display_ops", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_writes_display_ops",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, "1")
         .env("KETTLE_DISPLAY_FD", "1")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let mut ids = std::collections::HashMap::new();
     let (mut displays, mut updates, mut clears) = (0, 0, 0);
     // The harness prints "test child_writes_display_ops ... " without a newline, so our first
     // line may follow it on the same line.
-    for line in stdout.lines().filter_map(|l| l.find("{\"op\"").map(|at| &l[at..])) {
+    for line in stdout
+        .lines()
+        .filter_map(|l| l.find("{\"op\"").map(|at| &l[at..]))
+    {
         let v: serde_json::Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("bad line ({e}): {}", &line[..line.len().min(200)]));
         match v["op"].as_str().unwrap() {
@@ -54,7 +68,8 @@ fn lines_from_many_threads_never_interleave() {
             }
             "update" => {
                 updates += 1;
-                *ids.get_mut(v["display_id"].as_str().unwrap()).expect("update after display") += 1;
+                *ids.get_mut(v["display_id"].as_str().unwrap())
+                    .expect("update after display") += 1;
             }
             "clear" => {
                 clears += 1;

@@ -157,8 +157,14 @@ pub struct CompareResult {
 impl CompareResult {
     /// Median of the first variant ÷ median of variant `i` (`2.0` = twice as fast).
     pub fn speedup(&self, i: usize) -> f64 {
-        let base = self.variants.first().map_or(0.0, |v| v.median().as_secs_f64());
-        let this = self.variants.get(i).map_or(0.0, |v| v.median().as_secs_f64());
+        let base = self
+            .variants
+            .first()
+            .map_or(0.0, |v| v.median().as_secs_f64());
+        let this = self
+            .variants
+            .get(i)
+            .map_or(0.0, |v| v.median().as_secs_f64());
         if this > 0.0 { base / this } else { 0.0 }
     }
 

@@ -36,7 +36,7 @@ pub(crate) fn dur(d: Duration) -> String {
 /// Axis ticks for `[0, range_ns]`: a 1-2-5 step giving about `target` ticks, with labels in one
 /// unit chosen from the step (so `0, 0.5 ms, 1 ms` rather than `0, 500 µs, 1.00 ms`).
 pub(crate) fn ticks(range_ns: f64, target: usize) -> Vec<(f64, String)> {
-    if !(range_ns > 0.0) {
+    if range_ns.is_nan() || range_ns <= 0.0 {
         return vec![(0.0, "0".to_owned())];
     }
     let raw = range_ns / target.max(1) as f64;
@@ -147,9 +147,17 @@ mod tests {
     #[test]
     fn ticks_are_nice() {
         let t: Vec<String> = ticks(1.3e6, 8).into_iter().map(|t| t.1).collect();
-        assert_eq!(t, ["0", "0.2 ms", "0.4 ms", "0.6 ms", "0.8 ms", "1.0 ms", "1.2 ms"]);
+        assert_eq!(
+            t,
+            [
+                "0", "0.2 ms", "0.4 ms", "0.6 ms", "0.8 ms", "1.0 ms", "1.2 ms"
+            ]
+        );
         let t: Vec<String> = ticks(3.0e9, 6).into_iter().map(|t| t.1).collect();
-        assert_eq!(t, ["0", "0.5 s", "1.0 s", "1.5 s", "2.0 s", "2.5 s", "3.0 s"]);
+        assert_eq!(
+            t,
+            ["0", "0.5 s", "1.0 s", "1.5 s", "2.0 s", "2.5 s", "3.0 s"]
+        );
         assert_eq!(ticks(0.0, 6).len(), 1);
     }
 

@@ -149,7 +149,11 @@ fn render(label: &str, total: Option<u64>, done: u64, elapsed: Duration, finishe
     }
     let (text, html) = match total {
         Some(total) => {
-            let frac = if total == 0 { 1.0 } else { (done as f64 / total as f64).min(1.0) };
+            let frac = if total == 0 {
+                1.0
+            } else {
+                (done as f64 / total as f64).min(1.0)
+            };
             if !finished && rate > 0.0 && done < total {
                 let eta = Duration::from_secs_f64((total - done) as f64 / rate);
                 let _ = write!(stats, " · ETA {}", fmt::dur(eta));
@@ -181,7 +185,11 @@ fn render(label: &str, total: Option<u64>, done: u64, elapsed: Duration, finishe
             (text, html)
         }
     };
-    let text = if finished { format!("{text} · done") } else { text };
+    let text = if finished {
+        format!("{text} · done")
+    } else {
+        text
+    };
     Bundle::text(text).with_html(html)
 }
 
@@ -208,7 +216,11 @@ mod tests {
         );
         let b = render("events", None, 7, Duration::ZERO, true);
         assert_eq!(b.plain(), "events: 7 · 0 s elapsed · done");
-        assert!(render("x", Some(0), 0, Duration::ZERO, false).plain().contains("100%"));
+        assert!(
+            render("x", Some(0), 0, Duration::ZERO, false)
+                .plain()
+                .contains("100%")
+        );
     }
 
     #[test]

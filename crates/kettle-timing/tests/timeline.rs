@@ -45,7 +45,10 @@ fn summary_counts_union_busy_time_and_open_spans() {
     assert_eq!(s.wall, ms(25));
     assert_eq!(
         s.busy,
-        [("worker-1".to_owned(), ms(15)), ("worker-2".to_owned(), ms(18))]
+        [
+            ("worker-1".to_owned(), ms(15)),
+            ("worker-2".to_owned(), ms(18))
+        ]
     );
     assert!((s.parallelism - 33.0 / 25.0).abs() < 1e-9);
     assert_eq!(s.open_spans, 1);
@@ -65,7 +68,10 @@ worker-2 |    +###########################################            | 18.0 ms
   ^ retry (worker-2) at 12.0 ms
   - Red Deer (worker-1) from 20.0 ms, still running
 ";
-    assert_eq!(text, expected, "\n--- got ---\n{text}\n--- expected ---\n{expected}");
+    assert_eq!(
+        text, expected,
+        "\n--- got ---\n{text}\n--- expected ---\n{expected}"
+    );
 }
 
 #[test]
@@ -78,7 +84,9 @@ fn svg_is_xml_with_lanes_tooltips_and_theme_colours() {
         .filter(|n| n.has_tag_name("text"))
         .filter_map(|n| n.text())
         .collect();
-    for want in ["worker-1", "worker-2", "Edmonton", "Calgary", "0", "10 ms", "20 ms"] {
+    for want in [
+        "worker-1", "worker-2", "Edmonton", "Calgary", "0", "10 ms", "20 ms",
+    ] {
         assert!(texts.contains(&want), "missing text {want:?} in {texts:?}");
     }
     let titles: Vec<&str> = doc
@@ -86,8 +94,16 @@ fn svg_is_xml_with_lanes_tooltips_and_theme_colours() {
         .filter(|n| n.has_tag_name("title"))
         .filter_map(|n| n.text())
         .collect();
-    assert!(titles.iter().any(|t| t.contains("parse") && t.contains("took 2.00 ms")));
-    assert!(titles.iter().any(|t| t.contains("Red Deer") && t.contains("running for 5.00 ms")));
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.contains("parse") && t.contains("took 2.00 ms"))
+    );
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.contains("Red Deer") && t.contains("running for 5.00 ms"))
+    );
     assert!(titles.iter().any(|t| t.starts_with("retry @ 12.0 ms")));
     // Axis and lane names follow the theme; no hard-coded black or white ink.
     assert!(svg.contains("currentColor"));
@@ -119,7 +135,8 @@ fn zero_length_spans_and_only_marks_render() {
 #[test]
 fn hostile_labels_are_escaped() {
     let tl = Timeline::new();
-    tl.lane("<lane & \"co\">").span("</svg><script>\u{1}", || ());
+    tl.lane("<lane & \"co\">")
+        .span("</svg><script>\u{1}", || ());
     assert_xml(&tl.to_svg());
 }
 

@@ -7,7 +7,8 @@ use super::output::{self, CellMsg, SharedSink};
 use super::runtime::{SOCKET_ENV, TOKEN_ENV};
 use super::stdin::{self, Watch};
 use super::{
-    course, Completions, Event, Inspection, MimeBundle, Outcome, StreamName, offsets, prelude, report,
+    Completions, Event, Inspection, MimeBundle, Outcome, StreamName, course, offsets, prelude,
+    report,
 };
 use evcxr::{CommandContext, EvalCallbacks, EvalContext};
 use serde_json::{Map, Value};
@@ -225,7 +226,8 @@ impl Interrupter {
         let control = Arc::clone(control);
         std::thread::spawn(move || {
             let still_running = || {
-                control.running.load(Ordering::SeqCst) && control.cell.load(Ordering::SeqCst) == cell
+                control.running.load(Ordering::SeqCst)
+                    && control.cell.load(Ordering::SeqCst) == cell
             };
             // Running user code gets a moment to notice the flag; a build has nothing to save.
             if control.link.cell().child_running {
@@ -399,7 +401,8 @@ impl Actor {
         control: Arc<Control>,
         link: Link,
     ) -> Result<Actor, String> {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find our own executable: {e}"))?;
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find our own executable: {e}"))?;
         let mut child = std::process::Command::new(exe);
         // evcxr keeps this Command and reuses it when it restarts the child after a crash, so
         // every child finds its way back to the same socket.
@@ -457,7 +460,9 @@ impl Actor {
             .collect();
         self.link.shared.cell().trailing_bundle = None;
         self.lock_sink().open(reply.clone());
-        self.watch.child_pid.store(self.child_pid(), Ordering::SeqCst);
+        self.watch
+            .child_pid
+            .store(self.child_pid(), Ordering::SeqCst);
         self.watch.allow_stdin.store(allow_stdin, Ordering::SeqCst);
         self.watch.active.store(true, Ordering::SeqCst);
 
@@ -470,7 +475,9 @@ impl Actor {
         let code = code.as_str();
         let mut result = Ok(Default::default());
         if wants_course {
-            result = self.ctx.execute(&course::dep_commands(&course::crates_dir()));
+            result = self
+                .ctx
+                .execute(&course::dep_commands(&course::crates_dir()));
         }
         if result.is_ok() {
             result = self.ctx.execute_with_callbacks(code, &mut callbacks);
@@ -503,7 +510,11 @@ impl Actor {
             }
             Err(evcxr::Error::SubprocessTerminated(detail)) => {
                 restarted = true;
-                outcome_of(report::process_died(interrupted, &detail, &variables_before))
+                outcome_of(report::process_died(
+                    interrupted,
+                    &detail,
+                    &variables_before,
+                ))
             }
             Err(evcxr::Error::TypeRedefinedVariablesLost(names)) => outcome_of(report::other(
                 "VariablesLost",

@@ -29,7 +29,10 @@ pub fn dep_commands(dir: &std::path::Path) -> String {
         .map(|name| {
             let path = dir.join(name);
             // TOML basic string: escape backslashes and quotes.
-            let path = path.to_string_lossy().replace('\\', "\\\\").replace('"', "\\\"");
+            let path = path
+                .to_string_lossy()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"");
             format!(":dep {name} = {{ path = \"{path}\" }}\n")
         })
         .collect()
@@ -62,7 +65,10 @@ mod tests {
         let (found, rest) = take_command(":course\nuse kettle_timing::time;\nlet x = 1;");
         assert!(found);
         assert_eq!(rest, "\nuse kettle_timing::time;\nlet x = 1;");
-        assert_eq!(take_command("let course = 1;"), (false, "let course = 1;".to_owned()));
+        assert_eq!(
+            take_command("let course = 1;"),
+            (false, "let course = 1;".to_owned())
+        );
     }
 
     #[test]
@@ -79,7 +85,10 @@ mod tests {
     #[test]
     fn the_workspace_crates_exist() {
         for name in CRATES {
-            assert!(crates_dir().join(name).join("Cargo.toml").is_file(), "{name}");
+            assert!(
+                crates_dir().join(name).join("Cargo.toml").is_file(),
+                "{name}"
+            );
         }
     }
 }

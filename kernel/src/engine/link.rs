@@ -14,7 +14,7 @@
 
 use super::output::{SharedSink, Sink};
 use super::runtime::{CELL_DONE, CELL_STARTED, REPLY_END, SENTINEL};
-use super::{prelude, Event, MimeBundle, StreamName};
+use super::{Event, MimeBundle, StreamName, prelude};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -91,7 +91,8 @@ impl Drop for Link {
 impl Link {
     pub fn start(sink: SharedSink) -> std::io::Result<Link> {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let dir = std::env::temp_dir().join(format!("kettle-{}-{}", std::process::id(), &token[..8]));
+        let dir =
+            std::env::temp_dir().join(format!("kettle-{}-{}", std::process::id(), &token[..8]));
         std::fs::create_dir_all(&dir)?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
@@ -274,16 +275,12 @@ impl StreamParser {
     fn feed(&mut self, bytes: &[u8], shared: &Shared) -> u8 {
         self.pending.extend_from_slice(bytes);
         let mut sentinels = 0;
-        loop {
-            if let Some(at) = find(&self.pending, SENTINEL) {
-                let before: Vec<u8> = self.pending.drain(..at + SENTINEL.len()).take(at).collect();
-                self.classify(&before, true, shared);
-                self.end_of_cell(shared);
-                self.done_epoch = sentinel_arrived(shared);
-                sentinels += 1;
-                continue;
-            }
-            break;
+        while let Some(at) = find(&self.pending, SENTINEL) {
+            let before: Vec<u8> = self.pending.drain(..at + SENTINEL.len()).take(at).collect();
+            self.classify(&before, true, shared);
+            self.end_of_cell(shared);
+            self.done_epoch = sentinel_arrived(shared);
+            sentinels += 1;
         }
         // Complete lines can be classified now; an incomplete tail is user text unless it could
         // still become a marker or a sentinel.
@@ -302,8 +299,7 @@ impl StreamParser {
             self.pending = tail;
         }
         let text = String::from_utf8_lossy(valid).into_owned();
-        let mut lines = text.split_inclusive('\n').peekable();
-        while let Some(line) = lines.next() {
+        for line in text.split_inclusive('\n') {
             self.line(line, shared);
         }
     }
@@ -423,7 +419,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// when it starts (or has, after user text) something that may grow into a marker, or a prefix
 /// of the sentinel.
 fn held_back_len(pending: &[u8]) -> usize {
-    let line_start = pending.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line_start = pending
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
     let tail = &pending[line_start..];
     // A marker anywhere in the unfinished line: hold the line from the marker on.
     for pattern in [EVCXR_PREFIX.as_bytes(), prelude::PANIC_MARKER.as_bytes()] {
@@ -433,7 +432,11 @@ fn held_back_len(pending: &[u8]) -> usize {
     }
     // The tail ends with the beginning of a marker or of the sentinel.
     let mut keep = 0;
-    for pattern in [EVCXR_PREFIX.as_bytes(), prelude::PANIC_MARKER.as_bytes(), SENTINEL] {
+    for pattern in [
+        EVCXR_PREFIX.as_bytes(),
+        prelude::PANIC_MARKER.as_bytes(),
+        SENTINEL,
+    ] {
         for len in (1..pattern.len()).rev() {
             if len <= tail.len() && tail.ends_with(&pattern[..len]) {
                 keep = keep.max(len);
@@ -518,7 +521,10 @@ fn input_op(line: &str) -> Option<(String, bool)> {
         return None;
     }
     let prompt = message.get("prompt").and_then(Value::as_str).unwrap_or("");
-    let password = message.get("password").and_then(Value::as_bool).unwrap_or(false);
+    let password = message
+        .get("password")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     Some((prompt.to_owned(), password))
 }
 
@@ -526,8 +532,17 @@ fn input_op(line: &str) -> Option<(String, bool)> {
 pub(super) fn display_event(line: &str) -> Option<Event> {
     let message: Value = serde_json::from_str(line).ok()?;
     let op = message.get("op")?.as_str()?;
-    let object = |key: &str| message.get(key).and_then(Value::as_object).cloned().unwrap_or_default();
-    let display_id = message.get("display_id").and_then(Value::as_str).map(str::to_owned);
+    let object = |key: &str| {
+        message
+            .get(key)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let display_id = message
+        .get("display_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     match op {
         "display" | "update" => Some(Event::Display {
             data: object("data"),
@@ -536,7 +551,10 @@ pub(super) fn display_event(line: &str) -> Option<Event> {
             display_id,
         }),
         "clear" => Some(Event::ClearOutput {
-            wait: message.get("wait").and_then(Value::as_bool).unwrap_or(false),
+            wait: message
+                .get("wait")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }),
         _ => None,
     }
@@ -636,7 +654,10 @@ mod tests {
         let mut feed = parser_for_tests(StreamName::Stdout);
         feed(b"xEVCXR_PANIC_NOTIFICATION\nafter\n", &shared);
         assert_eq!(texts(&rx), "xafter\n");
-        assert_eq!(shared.cell().evcxr_lines, vec!["EVCXR_PANIC_NOTIFICATION".to_owned()]);
+        assert_eq!(
+            shared.cell().evcxr_lines,
+            vec!["EVCXR_PANIC_NOTIFICATION".to_owned()]
+        );
     }
 
     #[test]
@@ -646,7 +667,10 @@ mod tests {
         feed(b"EVCX", &shared);
         feed(b"R_ERROR_OCCURRED\n", &shared);
         assert_eq!(texts(&rx), "");
-        assert_eq!(shared.cell().evcxr_lines, vec!["EVCXR_ERROR_OCCURRED".to_owned()]);
+        assert_eq!(
+            shared.cell().evcxr_lines,
+            vec!["EVCXR_ERROR_OCCURRED".to_owned()]
+        );
     }
 
     #[test]
@@ -700,7 +724,12 @@ mod tests {
             r#"{"op":"update","data":{"text/plain":"7"},"metadata":{},"display_id":"d1"}"#,
         );
         match event {
-            Some(Event::Display { data, display_id, update, .. }) => {
+            Some(Event::Display {
+                data,
+                display_id,
+                update,
+                ..
+            }) => {
                 assert_eq!(data["text/plain"], "7");
                 assert_eq!(display_id.as_deref(), Some("d1"));
                 assert!(update);

@@ -156,7 +156,11 @@ impl Sink {
 /// bookkeeping lines, so anything arriving here is unusual (a message from the runtime
 /// itself): it is shown rather than lost. evcxr waits for its stdout channel to be empty at the
 /// end of each cell, so these channels must be drained.
-pub(super) fn spawn_pump(name: StreamName, lines: crossbeam_channel::Receiver<String>, sink: SharedSink) {
+pub(super) fn spawn_pump(
+    name: StreamName,
+    lines: crossbeam_channel::Receiver<String>,
+    sink: SharedSink,
+) {
     let spawned = std::thread::Builder::new()
         .name(format!("kettle-evcxr-{}", name.as_str()))
         .spawn(move || {
@@ -201,7 +205,10 @@ mod tests {
             .sum();
         assert_eq!(shown, OUTPUT_CAP_BYTES);
         let notice = &got.last().unwrap().1;
-        assert!(notice.contains("output truncated: 1048576 bytes of stdout not shown"), "{notice}");
+        assert!(
+            notice.contains("output truncated: 1048576 bytes of stdout not shown"),
+            "{notice}"
+        );
     }
 
     #[test]

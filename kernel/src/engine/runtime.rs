@@ -111,7 +111,10 @@ impl Library {
         // SAFETY: dlopen with a valid C string; a null result is checked.
         let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if handle.is_null() {
-            return Err(std::io::Error::other(format!("dlopen {path}: {}", dl_error())));
+            return Err(std::io::Error::other(format!(
+                "dlopen {path}: {}",
+                dl_error()
+            )));
         }
         Ok(Library(handle))
     }
@@ -131,7 +134,9 @@ fn dl_error() -> String {
         if message.is_null() {
             "unknown error".to_owned()
         } else {
-            std::ffi::CStr::from_ptr(message).to_string_lossy().into_owned()
+            std::ffi::CStr::from_ptr(message)
+                .to_string_lossy()
+                .into_owned()
         }
     }
 }
@@ -194,7 +199,9 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
         loop {
             reply.clear();
             if replies.read_line(&mut reply)? == 0 {
-                return Err(std::io::Error::other("the kernel closed the control channel"));
+                return Err(std::io::Error::other(
+                    "the kernel closed the control channel",
+                ));
             }
             let line = reply.trim_end_matches('\n');
             if line == REPLY_END {

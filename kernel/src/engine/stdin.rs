@@ -13,9 +13,9 @@
 use super::link::{Shared, answer_stdin, unread_input};
 use super::{Event, StreamName};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::channel;
-use std::sync::Arc;
 use std::time::Duration;
 
 const POLL: Duration = Duration::from_millis(15);
@@ -44,7 +44,11 @@ fn stdin_readers(pid: u32) -> HashSet<u32> {
         return found;
     };
     for task in tasks.flatten() {
-        let Some(tid) = task.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(syscall) = std::fs::read_to_string(task.path().join("syscall")) else {
@@ -96,29 +100,29 @@ pub(super) fn spawn_watcher(shared: Arc<Shared>, watch: Arc<Watch>) -> std::io::
 /// Asks the frontend for a line (or refuses at once) and answers the cell's stdin.
 fn ask(shared: &Shared, watch: &Watch, prompt: String, password: bool) {
     if !watch.allow_stdin.load(Ordering::SeqCst) {
-        shared.sink.lock().unwrap_or_else(|p| p.into_inner()).stream(
-            StreamName::Stderr,
-            "[kettle: this cell reads stdin, but the frontend did not allow input \
+        shared
+            .sink
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stream(
+                StreamName::Stderr,
+                "[kettle: this cell reads stdin, but the frontend did not allow input \
              (allow_stdin is false): the read sees end of file]\n"
-                .to_owned(),
-            false,
-        );
+                    .to_owned(),
+                false,
+            );
         answer_stdin(shared, None);
         return;
     }
     let (reply, answer) = channel();
-    shared
-        .sink
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .event(
-            Event::InputRequest {
-                prompt,
-                password,
-                reply,
-            },
-            false,
-        );
+    shared.sink.lock().unwrap_or_else(|p| p.into_inner()).event(
+        Event::InputRequest {
+            prompt,
+            password,
+            reply,
+        },
+        false,
+    );
     // Wait for the frontend, but not past the end of the cell (an interrupt ends it).
     loop {
         match answer.recv_timeout(Duration::from_millis(100)) {
@@ -161,12 +165,18 @@ mod tests {
         }
         let _ = cat.kill();
         let _ = cat.wait();
-        assert!(found.contains(&cat.id()), "cat's main thread should be blocked in read(0)");
+        assert!(
+            found.contains(&cat.id()),
+            "cat's main thread should be blocked in read(0)"
+        );
     }
 
     #[test]
     fn a_process_not_reading_stdin_is_not_reported() {
-        let mut sleeper = std::process::Command::new("sleep").arg("5").spawn().expect("sleep");
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep");
         std::thread::sleep(Duration::from_millis(100));
         let found = stdin_readers(sleeper.id());
         let _ = sleeper.kill();

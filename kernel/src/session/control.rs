@@ -8,7 +8,6 @@ use super::log;
 use super::outgoing::Outgoing;
 use super::shell::{ShellInput, completeness_reply, empty_comm_info};
 use super::{StdinInput, decode};
-use crate::engine::Interrupter;
 use crate::transport::Outbox;
 use crate::wire::{
     Content, ExecutionState, Frames, InterruptReply, Message, ReplyStatus, ShutdownReply,
@@ -20,7 +19,8 @@ pub struct Control {
     pub out: Outgoing,
     pub control: Outbox,
     pub inbox: Receiver<Frames>,
-    pub interrupter: Interrupter,
+    /// Stops the running cell (the engine's `Interrupter`); returns at once.
+    pub interrupt: Box<dyn Fn() + Send>,
     /// To hand a shutdown to the shell thread, which owns the engine.
     pub shell: Sender<ShellInput>,
     /// To cancel a pending `input_request` wait on the shell thread.
@@ -49,7 +49,7 @@ impl Control {
         let mut shutdown = false;
         match &message.content {
             Content::InterruptRequest(_) => {
-                self.interrupter.interrupt();
+                (self.interrupt)();
                 // A cell blocked on `input_request` is interrupted too.
                 let _ = self.stdin.send(StdinInput::Cancel);
                 self.reply(
@@ -62,7 +62,7 @@ impl Control {
             Content::ShutdownRequest(request) => {
                 // Stop a running cell so the shell thread gets to the shutdown, which it
                 // finds behind whatever was already queued.
-                self.interrupter.interrupt();
+                (self.interrupt)();
                 let _ = self.stdin.send(StdinInput::Cancel);
                 let _ = self.shell.send(ShellInput::Shutdown);
                 self.reply(

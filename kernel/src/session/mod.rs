@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The control thread reaches the shell thread only through channels (a `Shutdown` input, a
-//! stdin `Cancel`) and the engine only through [`Interrupter`](crate::engine::Interrupter), so
+//! stdin `Cancel`) and the engine only through its [`Interrupter`](crate::engine::Interrupter), so
 //! control requests are served while a cell runs. This module does not import evcxr; it uses
 //! [`crate::engine::Engine`]. Spec: Jupyter messaging 5.4.
 
@@ -21,7 +21,7 @@ mod log;
 mod outgoing;
 mod shell;
 
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Completions, Engine, EngineConfig, Event, Inspection, Outcome};
 use crate::transport::{Inboxes, Transport};
 use crate::wire::{ConnectionInfo, ExecutionState, Frames, Message, Signer, WireError};
 use anyhow::Context;
@@ -44,18 +44,61 @@ enum StdinInput {
 /// the sockets anyway (Jupyter kills a kernel that takes longer than ~5 s).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
+/// What the session needs from an engine: [`Engine`] in the kernel, a scripted fake in the
+/// session's tests (the real engine re-executes the current binary, which a test harness must
+/// not do).
+pub(crate) trait Evaluator: Send + 'static {
+    fn execute(&self, code: &str, allow_stdin: bool, on_event: &mut dyn FnMut(Event)) -> Outcome;
+    fn complete(&self, code: &str, cursor_pos: usize) -> Completions;
+    fn inspect(&self, code: &str, cursor_pos: usize, detail_level: u8) -> Inspection;
+    fn shutdown(&self);
+}
+
+impl Evaluator for Engine {
+    fn execute(&self, code: &str, allow_stdin: bool, on_event: &mut dyn FnMut(Event)) -> Outcome {
+        Engine::execute(self, code, allow_stdin, on_event)
+    }
+    fn complete(&self, code: &str, cursor_pos: usize) -> Completions {
+        Engine::complete(self, code, cursor_pos)
+    }
+    fn inspect(&self, code: &str, cursor_pos: usize, detail_level: u8) -> Inspection {
+        Engine::inspect(self, code, cursor_pos, detail_level)
+    }
+    fn shutdown(&self) {
+        Engine::shutdown(self)
+    }
+}
+
+/// An engine plus the function that interrupts it from another thread.
+type Started<E> = (E, Box<dyn Fn() + Send>);
+
 /// Runs a kernel for `connection_file` until a `shutdown_request`.
 pub fn run_kernel(connection_file: &Path, engine_config: EngineConfig) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(connection_file)
         .with_context(|| format!("cannot read connection file {}", connection_file.display()))?;
     let info = ConnectionInfo::from_json(&text)
         .with_context(|| format!("bad connection file {}", connection_file.display()))?;
-    let signer = Signer::new(&info.signature_scheme, &info.key)?;
 
     // `kernel_info_reply` carries the Rust version; ask for it now, off the critical path, so
     // the first reply does not wait for `rustc --version`.
     std::thread::spawn(Engine::language_version);
 
+    serve(&info, move || {
+        // Returns at once; the evaluation context is built in the background and only the
+        // first execute waits for it.
+        let engine = Engine::start(engine_config)?;
+        let interrupter = engine.interrupter();
+        let interrupt: Box<dyn Fn() + Send> = Box::new(move || interrupter.interrupt());
+        Ok((engine, interrupt))
+    })
+}
+
+/// Binds the sockets of `info`, starts the engine with `start` and serves until shutdown.
+fn serve<E: Evaluator>(
+    info: &ConnectionInfo,
+    start: impl FnOnce() -> anyhow::Result<Started<E>>,
+) -> anyhow::Result<()> {
+    let signer = Signer::new(&info.signature_scheme, &info.key)?;
     let (shell_tx, shell_rx) = mpsc::channel();
     let (control_tx, control_rx) = mpsc::channel();
     let (stdin_tx, stdin_rx) = mpsc::channel();
@@ -76,18 +119,22 @@ pub fn run_kernel(connection_file: &Path, engine_config: EngineConfig) -> anyhow
             }
         }),
     };
-    let transport = Transport::bind(&info, inboxes)?;
+    let transport = Transport::bind(info, inboxes)?;
     let out = outgoing::Outgoing::new(signer, transport.iopub.clone());
     out.status(None, ExecutionState::Starting);
 
-    // Returns at once; the evaluation context is built in the background and only the first
-    // execute waits for it.
-    let engine = Engine::start(engine_config)?;
+    let (engine, interrupt) = match start() {
+        Ok(started) => started,
+        Err(e) => {
+            transport.shutdown();
+            return Err(e);
+        }
+    };
     let control = control::Control {
         out: out.clone(),
         control: transport.control.clone(),
         inbox: control_rx,
-        interrupter: engine.interrupter(),
+        interrupt,
         shell: shell_tx,
         stdin: stdin_tx,
     };
@@ -159,3 +206,6 @@ fn decode(frames: Frames, signer: &Signer, socket: &str) -> Option<Message> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

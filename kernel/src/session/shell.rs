@@ -1,6 +1,6 @@
 //! The shell thread: serves shell requests one at a time (execute, complete, inspect,
 //! is_complete, history, comm_info, kernel_info, comms, and shutdown from pre-5.4 clients). It
-//! owns the [`Engine`], the execution counter and the history, and is the only thread that
+//! owns the engine, the execution counter and the history, and is the only thread that
 //! talks to the client's stdin socket.
 //!
 //! Every request is wrapped in `busy`/`idle` with the request as parent, and everything a
@@ -8,13 +8,14 @@
 //! order holds). Spec: "Messages on the shell (ROUTER/DEALER) channel", "Messages on the stdin
 //! (ROUTER/DEALER) channel".
 
+use super::Evaluator;
 use super::history::History;
 use super::kernel_info::kernel_info;
 use super::log;
 use super::outgoing::Outgoing;
 use super::{StdinInput, decode};
 use crate::completeness::{IsComplete, is_complete};
-use crate::engine::{self, Engine, Event, Outcome};
+use crate::engine::{self, Event, Outcome};
 use crate::transport::Outbox;
 use crate::wire::{
     ClearOutput, CommClose, CommInfoReply, CompleteReply, Content, DisplayData, ErrorInfo,
@@ -23,7 +24,7 @@ use crate::wire::{
     Metadata, ReplyStatus, ShutdownReply, Stream, StreamName, Transient, UpdateDisplayData,
 };
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::Receiver;
 
 /// What reaches the shell thread.
 pub enum ShellInput {
@@ -41,8 +42,8 @@ enum Flow {
 }
 
 /// The shell thread's state.
-pub struct Shell {
-    pub engine: Engine,
+pub struct Shell<E: Evaluator> {
+    pub engine: E,
     pub out: Outgoing,
     pub shell: Outbox,
     pub stdin: Outbox,
@@ -54,15 +55,15 @@ pub struct Shell {
     history: History,
 }
 
-impl Shell {
+impl<E: Evaluator> Shell<E> {
     pub fn new(
-        engine: Engine,
+        engine: E,
         out: Outgoing,
         shell: Outbox,
         stdin: Outbox,
         inbox: Receiver<ShellInput>,
         stdin_inbox: Receiver<StdinInput>,
-    ) -> Shell {
+    ) -> Shell<E> {
         Shell {
             engine,
             out,
@@ -348,11 +349,8 @@ impl Shell {
     /// execute requests will be answered "aborted" without running, everything else is
     /// served normally and in order.
     fn take_queue_for_abort(&mut self) {
-        loop {
-            match self.inbox.try_recv() {
-                Ok(input) => self.backlog.push_back((input, true)),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        while let Ok(input) = self.inbox.try_recv() {
+            self.backlog.push_back((input, true));
         }
     }
 }

@@ -456,6 +456,9 @@ pub struct InputReply {
 macro_rules! contents {
     ($($(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal,)*) => {
         /// The content of any message, chosen by its header's `msg_type`.
+        // `kernel_info_reply` makes the enum ~400 bytes; a message lives for one request, so
+        // boxing it would only cost clarity.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq)]
         pub enum Content {
             $($(#[$doc])* $variant($ty),)*

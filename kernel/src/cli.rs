@@ -145,6 +145,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Commands::Kernel(args) => {
+            // First, while the process is single-threaded (it sets an environment variable):
+            // dependencies built by earlier kernels are reused.
+            crate::engine::workdir::use_persistent_slot();
             crate::session::run_kernel(
                 &args.connection_file,
                 crate::engine::EngineConfig::default(),

@@ -8,7 +8,9 @@
 //! | cells | stand-in | instead of |
 //! |---|---|---|
 //! | C1–C3 InputReader | [`typist()`]: a thread typing into a pipe | a person at the keyboard |
+//! | C1–C3 InputReader | [`keyboard()`]: stdin, or the typist when nobody can type | `input()` in a notebook |
 //! | C4–C5 TempGetter | [`WeatherServer`] + [`get_temperature`] | OpenWeatherMap over the internet |
+//! | C6, X5 MuchCPU | [`muchcpu_program`]: a worker executable built with `rustc` | `multiprocessing.Process` |
 //!
 //! The crate has no dependencies, so `:dep kettle-lab` builds in seconds in a notebook.
 //!
@@ -96,13 +98,19 @@
 mod client;
 mod error;
 mod http;
+mod keyboard;
+#[cfg(test)] // compiled here only for its unit test; the notebook gets it as source text
+mod muchcpu_worker;
 mod rng;
 mod typist;
 mod weather;
+mod worker;
 
 pub use client::{DEMO_APPID, fetch_json, get_temperature, weather_url};
 pub use error::LabError;
+pub use keyboard::{Keyboard, TYPIST_PER_CHAR, UNATTENDED_VAR, keyboard};
 pub use typist::{TYPED_TEXT, try_typist, typist};
 pub use weather::{
     BOOK_CITIES, CITIES, WEATHER_PATH, WeatherServer, WeatherServerBuilder, expected_temperature,
 };
+pub use worker::{MUCHCPU_SOURCE, muchcpu_program};

@@ -406,6 +406,18 @@ impl Actor {
         let mut child = std::process::Command::new(exe);
         // evcxr keeps this Command and reuses it when it restarts the child after a crash, so
         // every child finds its way back to the same socket.
+        if let Some(lib_dir) = rust_std_dir() {
+            // Cell libraries find the shared std through a RUNPATH that rustc computed for
+            // `deps/`, but evcxr loads them from one directory up: the relative path is then one
+            // `..` short, which only works when the ascent reaches `/` anyway (a work directory
+            // under /tmp). Our persistent work directory is not, so say where std is.
+            let mut path = std::ffi::OsString::from(lib_dir);
+            if let Some(existing) = std::env::var_os("LD_LIBRARY_PATH") {
+                path.push(":");
+                path.push(existing);
+            }
+            child.env("LD_LIBRARY_PATH", path);
+        }
         child
             .env(SOCKET_ENV, &link.socket)
             .env(TOKEN_ENV, &link.token)
@@ -600,6 +612,16 @@ impl Actor {
         }
         Some(bundle)
     }
+}
+
+/// The directory of the toolchain's shared std (`libstd-*.so`) that cells link against.
+fn rust_std_dir() -> Option<PathBuf> {
+    let out = std::process::Command::new("rustc")
+        .args(["--print", "target-libdir"])
+        .output()
+        .ok()?;
+    let dir = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
+    dir.is_dir().then_some(dir)
 }
 
 /// Whether the cell's last line of code is an expression without `;` (what evcxr shows as the

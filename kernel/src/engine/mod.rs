@@ -86,5 +86,6 @@ mod prelude;
 mod report;
 pub mod runtime;
 mod stdin;
+pub mod workdir;
 
 pub use actor::{Engine, EngineConfig, Interrupter};

@@ -36,6 +36,10 @@ impl Control {
                 continue;
             };
             if self.handle(&message) {
+                // Only now, with the reply and `idle` queued, let the shell thread stop: once
+                // it has, the sockets close, and anything queued later would be lost.
+                let _ = self.stdin.send(StdinInput::Cancel);
+                let _ = self.shell.send(ShellInput::Shutdown);
                 return true;
             }
         }
@@ -60,11 +64,9 @@ impl Control {
                 );
             }
             Content::ShutdownRequest(request) => {
-                // Stop a running cell so the shell thread gets to the shutdown, which it
-                // finds behind whatever was already queued.
+                // Stop a running cell so the shell thread gets to the shutdown (sent by `run`
+                // after this reply), which it finds behind whatever was already queued.
                 (self.interrupt)();
-                let _ = self.stdin.send(StdinInput::Cancel);
-                let _ = self.shell.send(ShellInput::Shutdown);
                 self.reply(
                     message,
                     ShutdownReply {

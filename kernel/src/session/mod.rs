@@ -52,6 +52,10 @@ pub(crate) trait Evaluator: Send + 'static {
     fn complete(&self, code: &str, cursor_pos: usize) -> Completions;
     fn inspect(&self, code: &str, cursor_pos: usize, detail_level: u8) -> Inspection;
     fn shutdown(&self);
+    /// Output produced between cells, if the engine reports it.
+    fn late_output(&self) -> Option<mpsc::Receiver<Event>> {
+        None
+    }
 }
 
 impl Evaluator for Engine {
@@ -66,6 +70,9 @@ impl Evaluator for Engine {
     }
     fn shutdown(&self) {
         Engine::shutdown(self)
+    }
+    fn late_output(&self) -> Option<mpsc::Receiver<Event>> {
+        Some(Engine::late_output(self))
     }
 }
 
@@ -138,14 +145,33 @@ fn serve<E: Evaluator>(
         shell: shell_tx,
         stdin: stdin_tx,
     };
+    let late = engine.late_output();
     let shell = shell::Shell::new(
         engine,
-        out,
+        out.clone(),
         transport.shell.clone(),
         transport.stdin.clone(),
         shell_rx,
         stdin_rx,
     );
+    if let Some(late) = late {
+        // Output of threads that outlive their cell: published as it comes, with the parent
+        // header of the last cell, so the frontend shows it under that cell.
+        let last_parent = shell.last_parent.clone();
+        std::thread::Builder::new()
+            .name("kettle-late-output".into())
+            .spawn(move || {
+                for event in late {
+                    let parent = last_parent
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone();
+                    if let Some(parent) = parent {
+                        shell::publish_event(&out, &parent, event);
+                    }
+                }
+            })?;
+    }
 
     // The first of the two session threads to finish means "shut down".
     let (done_tx, done_rx) = mpsc::channel::<&'static str>();

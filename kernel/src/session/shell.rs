@@ -53,7 +53,13 @@ pub struct Shell<E: Evaluator> {
     backlog: VecDeque<(ShellInput, bool)>,
     execution_count: u32,
     history: History,
+    /// The header of the last cell that published output: output arriving between cells
+    /// (threads a cell left running) is published with it.
+    pub last_parent: LastParent,
 }
+
+/// Shared between the shell thread and the late-output thread.
+pub type LastParent = std::sync::Arc<std::sync::Mutex<Option<crate::wire::Header>>>;
 
 impl<E: Evaluator> Shell<E> {
     pub fn new(
@@ -74,6 +80,7 @@ impl<E: Evaluator> Shell<E> {
             backlog: VecDeque::new(),
             execution_count: 0,
             history: History::default(),
+            last_parent: LastParent::default(),
         }
     }
 
@@ -226,6 +233,7 @@ impl<E: Evaluator> Shell<E> {
         }
         let count = ExecutionCount(self.execution_count);
         if !request.silent {
+            *self.last_parent.lock().unwrap_or_else(|p| p.into_inner()) = Some(parent.clone());
             self.out.publish(
                 Some(parent),
                 ExecuteInput {
@@ -356,7 +364,7 @@ impl<E: Evaluator> Shell<E> {
 }
 
 /// Publishes one output event of a running cell.
-fn publish_event(out: &Outgoing, parent: &crate::wire::Header, event: Event) {
+pub(super) fn publish_event(out: &Outgoing, parent: &crate::wire::Header, event: Event) {
     match event {
         Event::Stream { name, text } => out.publish(
             Some(parent),

@@ -6,7 +6,7 @@ use super::{Evaluator, serve};
 use crate::engine::{Completions, Event, Inspection, MimeBundle, Outcome, StreamName};
 use crate::wire::{ConnectionInfo, Content, Header, Message, Metadata, Signer, TransportKind};
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -104,14 +104,6 @@ impl Evaluator for Fake {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A kernel on its own threads plus a client connected to all five sockets.
 struct Harness {
     _ctx: zmq::Context,
@@ -124,18 +116,34 @@ struct Harness {
     kernel: Option<JoinHandle<anyhow::Result<()>>>,
     interrupted: Arc<AtomicBool>,
     shut_down: Arc<AtomicBool>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl Harness {
     fn start() -> Harness {
+        // ipc sockets in a private directory: TCP ports picked in advance can be taken by a
+        // test running in parallel before the kernel binds them.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "kettle-session-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
         let info = ConnectionInfo {
-            transport: TransportKind::Tcp,
-            ip: "127.0.0.1".into(),
-            shell_port: free_port(),
-            iopub_port: free_port(),
-            stdin_port: free_port(),
-            control_port: free_port(),
-            hb_port: free_port(),
+            transport: TransportKind::Ipc,
+            ip: dir.join("kernel").to_string_lossy().into_owned(),
+            shell_port: 1,
+            iopub_port: 2,
+            stdin_port: 3,
+            control_port: 4,
+            hb_port: 5,
             signature_scheme: "hmac-sha256".into(),
             key: KEY.into(),
             kernel_name: None,
@@ -186,6 +194,7 @@ impl Harness {
             kernel: Some(kernel),
             interrupted,
             shut_down,
+            dir,
         };
         h.wait_for_iopub();
         h
@@ -584,12 +593,4 @@ fn completion_inspection_comms_and_completeness() {
         "{c}"
     );
     h.shutdown();
-}
-
-// TEMPORARY spot-check hook (removed before hand-off).
-#[test]
-#[ignore]
-fn spotcheck_run_kernel_from_env() {
-    let path = std::env::var("KETTLE_SPOT_CONN").unwrap();
-    super::run_kernel(std::path::Path::new(&path), Default::default()).unwrap();
 }

@@ -1,6 +1,7 @@
 //! Integration tests of kettle-lab's stand-ins, driven through real sockets and pipes.
 //! One test binary, a module per stand-in; shared helpers in `util`.
 
+mod threads;
 mod typist;
 mod util;
 mod weather;

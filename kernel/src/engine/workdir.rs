@@ -1,0 +1,119 @@
+//! A persistent working directory for evcxr, so dependencies are compiled once per machine
+//! rather than once per kernel start.
+//!
+//! evcxr builds every cell as a small crate in its working directory (`EVCXR_TMPDIR`, by
+//! default a fresh temporary directory), with the cell's dependencies (`:dep`, `:course`) in
+//! that crate's `target/`. A fresh directory means every kernel start rebuilds rayon or tokio
+//! (10–20 s each). kettle instead gives each kernel one of a few persistent *slots* under the
+//! user's cache directory, locked with `flock` for the kernel's life so two kernels never share
+//! one. Cargo's own fingerprints decide what is still valid: a different version, feature set
+//! or compiler rebuilds, exactly as in any cargo project.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// How many kernels at once get a persistent slot; the next ones fall back to a temporary
+/// directory (correct, only slower).
+const SLOTS: usize = 8;
+
+/// The directory holding the slots: `KETTLE_WORK_DIR`, else `$XDG_CACHE_HOME/kettle/work`, else
+/// `~/.cache/kettle/work`.
+pub fn root() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("KETTLE_WORK_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(cache.join("kettle").join("work"))
+}
+
+/// Claims a free slot under `root` and returns it; the lock lives as long as the process.
+pub fn claim_slot(root: &Path) -> Option<PathBuf> {
+    for slot in 0..SLOTS {
+        let dir = root.join(format!("slot-{slot}"));
+        if std::fs::create_dir_all(&dir).is_err() {
+            return None;
+        }
+        let Ok(lock) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))
+        else {
+            continue;
+        };
+        // SAFETY: flock on an open descriptor has no memory-safety preconditions. The file is
+        // close-on-exec (std opens it so), so children do not keep the lock after we exit.
+        let locked = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if locked {
+            // Held until the process exits, when the kernel closes it.
+            std::mem::forget(lock);
+            remove_old_cell_libraries(&dir);
+            return Some(dir);
+        }
+    }
+    None
+}
+
+/// Cell libraries (`libcode_<n>.so`) of an earlier kernel are never loaded again.
+fn remove_old_cell_libraries(slot: &Path) {
+    let Ok(targets) = std::fs::read_dir(slot.join("target")) else {
+        return;
+    };
+    for target in targets.flatten() {
+        let deps = target.path().join("debug").join("deps");
+        let Ok(files) = std::fs::read_dir(&deps) else {
+            continue;
+        };
+        for file in files.flatten() {
+            if file.file_name().to_string_lossy().starts_with("libcode_") {
+                let _ = std::fs::remove_file(file.path());
+            }
+        }
+    }
+}
+
+/// Points evcxr at a persistent slot, unless the user chose a directory (`EVCXR_TMPDIR`).
+///
+/// Call it at the very start of the kernel process, while it is still single-threaded: it
+/// sets an environment variable.
+pub fn use_persistent_slot() -> Option<PathBuf> {
+    if std::env::var_os("EVCXR_TMPDIR").is_some() {
+        return None;
+    }
+    let dir = claim_slot(&root()?)?;
+    // SAFETY: the caller guarantees no other thread exists yet, so nothing reads the
+    // environment concurrently.
+    unsafe { std::env::set_var("EVCXR_TMPDIR", &dir) };
+    Some(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_held_until_the_lock_is_gone() {
+        let root = std::env::temp_dir().join(format!("kettle-slots-{}", std::process::id()));
+        let first = claim_slot(&root).unwrap();
+        let second = claim_slot(&root).unwrap();
+        // The same process holds both locks: flock locks are per open file, so a second open
+        // of slot-0 cannot lock it.
+        assert_ne!(first, second);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn old_cell_libraries_are_removed_and_dependencies_kept() {
+        let root = std::env::temp_dir().join(format!("kettle-slot-clean-{}", std::process::id()));
+        let deps = root.join("slot-0/target/x86_64-unknown-linux-gnu/debug/deps");
+        std::fs::create_dir_all(&deps).unwrap();
+        std::fs::write(deps.join("libcode_3.so"), b"").unwrap();
+        std::fs::write(deps.join("librayon-abc.rlib"), b"").unwrap();
+        remove_old_cell_libraries(&root.join("slot-0"));
+        assert!(!deps.join("libcode_3.so").exists());
+        assert!(deps.join("librayon-abc.rlib").exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

@@ -64,3 +64,42 @@ fn interrupt_stops_an_endless_loop_and_the_kernel_keeps_working() {
         next.describe()
     );
 }
+
+#[test]
+fn sigint_interrupts_the_running_cell_instead_of_killing_the_kernel() {
+    // Frontends with `interrupt_mode: "signal"` (and a terminal's Ctrl-C) send SIGINT.
+    let mut k = Kernel::start();
+    let id = k.send_execute(json!({ "code": "let kept = 7;\nprintln!(\"sleeping\");\nstd::thread::sleep(std::time::Duration::from_secs(120));" }));
+    let running = k.wait_for_iopub(&id, crate::util::EXECUTE_TIMEOUT, |m| {
+        m.msg_type() == "stream"
+            && m.content["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("sleeping")
+    });
+    assert!(running, "the cell never started\n{}", k.stderr_tail());
+
+    // SAFETY: kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(k.pid() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(rc, 0);
+
+    let interrupted = k.collect(&id);
+    assert_eq!(interrupted.status(), "error", "{}", interrupted.describe());
+    assert_eq!(
+        interrupted.error().content["ename"],
+        "Interrupted",
+        "{}",
+        interrupted.describe()
+    );
+    assert!(
+        k.heartbeat(Duration::from_secs(10)),
+        "the kernel died on SIGINT"
+    );
+    let next = k.execute("1 + 1");
+    assert_eq!(
+        next.result_text().as_deref(),
+        Some("2"),
+        "{}",
+        next.describe()
+    );
+}

@@ -171,6 +171,11 @@ impl Kernel {
         kernel
     }
 
+    /// The kernel's process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Spawns a kernel and connects, without waiting for anything.
     pub fn spawn() -> Kernel {
         let dir = temp_dir("kettle-e2e");
@@ -344,6 +349,23 @@ impl Kernel {
         let mut frames = vec![DELIMITER.to_vec(), signature.into_bytes()];
         frames.extend(parts);
         frames
+    }
+
+    /// Answers an `input_request` (received on [`Channel::Stdin`]) with an `input_reply` whose
+    /// parent header is that request's header, as a frontend does.
+    pub fn answer_input(&mut self, request: &Msg, value: &str) {
+        let header = self.header("input_reply");
+        let parts: [Vec<u8>; 4] = [
+            header.to_string().into_bytes(),
+            request.header.to_string().into_bytes(),
+            b"{}".to_vec(),
+            json!({ "value": value }).to_string().into_bytes(),
+        ];
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let signature = self.sign(&refs);
+        let mut frames = vec![DELIMITER.to_vec(), signature.into_bytes()];
+        frames.extend(parts);
+        self.send_frames(Channel::Stdin, frames);
     }
 
     /// Sends a signed request and returns its msg_id.

@@ -20,6 +20,7 @@ mod kernel_info;
 mod log;
 mod outgoing;
 mod shell;
+mod signals;
 
 use crate::engine::{Completions, Engine, EngineConfig, Event, Inspection, Outcome};
 use crate::transport::{Inboxes, Transport};
@@ -95,6 +96,10 @@ pub fn run_kernel(connection_file: &Path, engine_config: EngineConfig) -> anyhow
         // first execute waits for it.
         let engine = Engine::start(engine_config)?;
         let interrupter = engine.interrupter();
+        let by_signal = engine.interrupter();
+        if let Err(e) = signals::forward_sigint(move || by_signal.interrupt()) {
+            log::warn(format_args!("SIGINT will end the kernel: {e}"));
+        }
         let interrupt: Box<dyn Fn() + Send> = Box::new(move || interrupter.interrupt());
         Ok((engine, interrupt))
     })

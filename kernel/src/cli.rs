@@ -45,6 +45,13 @@ pub enum Commands {
 
     /// Remove a kernelspec written by `kettle install`.
     Uninstall(UninstallArgs),
+
+    /// Build the course's dependencies now, so notebooks do not wait for them later.
+    ///
+    /// Compiles the helper crates (`:course`), rayon and tokio once into the persistent work
+    /// directory kernels use (~/.cache/kettle/work). `kettle lab` does this by itself the first
+    /// time and whenever kettle or the compiler changed.
+    Warm,
 }
 
 /// Options of `kettle lab`.
@@ -143,6 +150,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Some(0) | None => ExitCode::SUCCESS,
                 Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
             })
+        }
+        Commands::Warm => {
+            crate::engine::workdir::use_persistent_slot();
+            crate::engine::warm::warm_up(|line| eprintln!("kettle: {line}"))?;
+            eprintln!("kettle: the course's dependencies are built");
+            Ok(ExitCode::SUCCESS)
         }
         Commands::Kernel(args) => {
             // First, while the process is single-threaded (it sets an environment variable):

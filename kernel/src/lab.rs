@@ -52,6 +52,7 @@ pub fn run(options: &LabOptions) -> Result<ExitStatus> {
         &exe,
     )?;
     eprintln!("kettle: kernelspec installed in {}", spec.display());
+    warm_course_dependencies(&exe);
 
     let notebooks = match &options.notebooks {
         Some(dir) => std::path::absolute(dir)?,
@@ -91,6 +92,23 @@ fn is_workspace_root(dir: &Path) -> bool {
 
 fn venv_bin(venv: &Path, program: &str) -> PathBuf {
     venv.join("bin").join(program)
+}
+
+/// Builds the course's dependencies once per machine (and again when kettle or the compiler
+/// changed), in a `kettle warm` child process: it must not hold a kernel work slot while
+/// JupyterLab runs. A failure (no network for crates.io, say) only costs time later.
+fn warm_course_dependencies(exe: &Path) {
+    if crate::engine::warm::is_warm() {
+        return;
+    }
+    eprintln!("kettle: building the course's dependencies (first run only, a few minutes)");
+    match Command::new(exe).arg("warm").status() {
+        Ok(status) if status.success() => {}
+        Ok(status) => eprintln!(
+            "kettle: warming dependencies failed ({status}); notebooks will build them on first use"
+        ),
+        Err(error) => eprintln!("kettle: cannot run `kettle warm`: {error}"),
+    }
 }
 
 /// Creates the venv and installs JupyterLab into it, each step only if it is missing, so a

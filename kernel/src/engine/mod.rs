@@ -86,6 +86,7 @@ mod prelude;
 mod report;
 pub mod runtime;
 mod stdin;
+pub mod warm;
 pub mod workdir;
 
 pub use actor::{Engine, EngineConfig, Interrupter};

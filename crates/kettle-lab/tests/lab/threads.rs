@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -156,14 +156,20 @@ fn c4_c5_temp_getter_threads_against_sequential() {
             }
         }
 
-        /// One HTTP GET to the weather server: blocks for the whole round trip (150–200 ms).
+        /// One HTTP GET to the weather server: blocks for the whole round trip.
         fn run(&mut self, base_url: &str) {
             self.temperature =
                 get_temperature(base_url, self.city).expect("the weather server answers");
         }
     }
 
-    let server = WeatherServer::start().expect("a local weather server"); // stops when dropped
+    // A fixed 170 ms per request, as the server of the Python baseline (the default jitters
+    // between 150 and 200 ms). The server runs on 127.0.0.1 until it is dropped.
+    let latency = Duration::from_millis(170);
+    let server = WeatherServer::builder()
+        .latency(latency..latency)
+        .start()
+        .expect("a local weather server");
     let url = server.url();
     let timeline = Timeline::new();
 
@@ -412,9 +418,13 @@ fn x2_races_that_compile_lose_updates() {
     /// pair is not, so two threads can both read 5 and both write 6.
     fn count_with_load_store(per_thread: u64) -> u64 {
         let counter = AtomicU64::new(0);
+        // Both threads wait here and then start together; otherwise the first one may be done
+        // before the second exists, and the race would hide (as races like to, in tests).
+        let start_line = Barrier::new(2);
         thread::scope(|s| {
             for _ in 0..2 {
                 s.spawn(|| {
+                    start_line.wait();
                     for _ in 0..per_thread {
                         let seen = counter.load(Ordering::SeqCst);
                         counter.store(seen + 1, Ordering::SeqCst);
@@ -598,7 +608,7 @@ fn x5_no_gil_cpu_work_scales_with_threads() {
     // [cell X5-compare]
     let scratch = Timeline::new();
     let result = Compare::new("MuchCPU, 2 billion rounds in total")
-        .runs(3)
+        .runs(5)
         .variant("1 thread", || on_threads(1, &scratch))
         .variant("2 threads", || on_threads(2, &scratch))
         .variant("4 threads", || on_threads(4, &scratch))
@@ -611,8 +621,9 @@ fn x5_no_gil_cpu_work_scales_with_threads() {
         result.variants[3].median().as_secs_f64() / result.variants[1].median().as_secs_f64()
     );
     // [end]
+    // Best runs, not medians: other programs on a shared CI machine only ever slow a run down.
     assert!(
-        result.speedup(1) > 1.0,
+        result.variants[1].min() < result.variants[0].min(),
         "two threads beat one on a multi-core machine"
     );
 }

@@ -76,6 +76,9 @@ impl Engine {
         let (finished_tx, finished) = channel();
         let sink = SharedSink::default();
         let link = Link::start(Arc::clone(&sink))?;
+        if let Err(error) = super::build_progress::capture_stderr(Arc::clone(&sink)) {
+            eprintln!("kettle: no live build progress: {error}");
+        }
         let control = Arc::new(Control {
             running: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),

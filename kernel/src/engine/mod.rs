@@ -78,6 +78,7 @@ pub struct Completions {
 pub type Inspection = Option<MimeBundle>;
 
 mod actor;
+mod build_progress;
 pub mod course;
 mod link;
 mod offsets;

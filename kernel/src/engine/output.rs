@@ -29,6 +29,33 @@ pub(super) struct Sink {
     /// Bytes shown / not shown in this cell, per stream (stdout, stderr).
     shown: [usize; 2],
     hidden: [usize; 2],
+    /// Dependencies compiled for the running cell, shown as one updating display.
+    build: Option<BuildProgress>,
+}
+
+struct BuildProgress {
+    display_id: String,
+    started: std::time::Instant,
+    crates: usize,
+    /// What cargo is compiling now.
+    current: String,
+}
+
+impl BuildProgress {
+    fn bundle(&self, what: &str) -> super::MimeBundle {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let plain = format!("{what} · {} crates · {seconds:.1} s", self.crates);
+        let html = format!(
+            "<div style=\"font-family: var(--jp-code-font-family, monospace); opacity: 0.75\">\
+             &#9881; {} · {} crates · {seconds:.1} s</div>",
+            what.replace('&', "&amp;").replace('<', "&lt;"),
+            self.crates
+        );
+        let mut bundle = super::MimeBundle::new();
+        bundle.insert("text/plain".into(), plain.into());
+        bundle.insert("text/html".into(), html.into());
+        bundle
+    }
 }
 
 pub(super) type SharedSink = Arc<Mutex<Sink>>;
@@ -44,6 +71,7 @@ impl Sink {
     /// Routes output to `cell` until [`Sink::close`].
     pub(super) fn open(&mut self, cell: Sender<CellMsg>) {
         self.panic = None;
+        self.build = None;
         self.shown = [0; 2];
         self.hidden = [0; 2];
         self.cell = Some(cell);
@@ -52,6 +80,15 @@ impl Sink {
     /// Stops routing to the cell, first telling it how much output the cap held back; returns
     /// the panic it reported, if any.
     pub(super) fn close(&mut self) -> Option<PanicReport> {
+        if let Some(build) = self.build.take() {
+            let data = build.bundle("dependencies built");
+            self.send(Event::Display {
+                data,
+                metadata: Default::default(),
+                display_id: Some(build.display_id),
+                update: true,
+            });
+        }
         for name in [StreamName::Stdout, StreamName::Stderr] {
             let hidden = self.hidden[index(name)];
             if hidden > 0 {
@@ -70,6 +107,43 @@ impl Sink {
         self.shown = [0; 2];
         self.hidden = [0; 2];
         self.panic.take()
+    }
+
+    /// cargo started compiling `what` (a crate and version) for the running cell.
+    pub(super) fn build_step(&mut self, what: &str) {
+        if self.cell.is_none() {
+            return;
+        }
+        let first = self.build.is_none();
+        let build = self.build.get_or_insert_with(|| BuildProgress {
+            display_id: format!("kettle-build-{}", uuid::Uuid::new_v4().simple()),
+            started: std::time::Instant::now(),
+            crates: 0,
+            current: String::new(),
+        });
+        build.crates += 1;
+        build.current = format!("compiling {what}");
+        let data = build.bundle(&build.current);
+        let display_id = Some(build.display_id.clone());
+        self.send(Event::Display {
+            data,
+            metadata: Default::default(),
+            display_id,
+            update: !first,
+        });
+    }
+
+    /// Refreshes the build display's clock (a single crate such as tokio can take a minute).
+    pub(super) fn build_tick(&mut self) {
+        let Some(build) = &self.build else { return };
+        let data = build.bundle(&build.current);
+        let display_id = Some(build.display_id.clone());
+        self.send(Event::Display {
+            data,
+            metadata: Default::default(),
+            display_id,
+            update: true,
+        });
     }
 
     /// Where output between cells goes from now on.
@@ -208,6 +282,51 @@ mod tests {
         assert!(
             notice.contains("output truncated: 1048576 bytes of stdout not shown"),
             "{notice}"
+        );
+    }
+
+    #[test]
+    fn build_progress_is_one_display_updated_in_place_and_closed_with_a_summary() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut sink = Sink::default();
+        sink.build_step("ignored between cells");
+        sink.open(tx);
+        sink.build_step("rayon-core v1.13.0");
+        sink.build_step("rayon v1.12.0");
+        sink.close();
+        let displays: Vec<(Option<String>, bool, String)> = rx
+            .try_iter()
+            .filter_map(|m| match m {
+                CellMsg::Event(Event::Display {
+                    data,
+                    display_id,
+                    update,
+                    ..
+                }) => Some((display_id, update, data["text/plain"].as_str()?.to_owned())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(displays.len(), 3, "{displays:?}");
+        assert!(
+            displays
+                .iter()
+                .all(|d| d.0.is_some() && d.0 == displays[0].0)
+        );
+        assert_eq!(
+            displays.iter().map(|d| d.1).collect::<Vec<_>>(),
+            [false, true, true]
+        );
+        assert!(
+            displays[1]
+                .2
+                .starts_with("compiling rayon v1.12.0 · 2 crates"),
+            "{}",
+            displays[1].2
+        );
+        assert!(
+            displays[2].2.starts_with("dependencies built · 2 crates"),
+            "{}",
+            displays[2].2
         );
     }
 

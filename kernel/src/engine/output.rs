@@ -42,6 +42,16 @@ struct BuildProgress {
 }
 
 impl BuildProgress {
+    /// The display event showing `what`: new (`update == false`) or replacing the last one.
+    fn event(&self, what: &str, update: bool) -> Event {
+        Event::Display {
+            data: self.bundle(what),
+            metadata: Default::default(),
+            display_id: Some(self.display_id.clone()),
+            update,
+        }
+    }
+
     fn bundle(&self, what: &str) -> super::MimeBundle {
         let seconds = self.started.elapsed().as_secs_f64();
         let plain = format!("{what} · {} crates · {seconds:.1} s", self.crates);
@@ -81,13 +91,7 @@ impl Sink {
     /// the panic it reported, if any.
     pub(super) fn close(&mut self) -> Option<PanicReport> {
         if let Some(build) = self.build.take() {
-            let data = build.bundle("dependencies built");
-            self.send(Event::Display {
-                data,
-                metadata: Default::default(),
-                display_id: Some(build.display_id),
-                update: true,
-            });
+            self.send(build.event("dependencies built", true));
         }
         for name in [StreamName::Stdout, StreamName::Stderr] {
             let hidden = self.hidden[index(name)];
@@ -123,27 +127,16 @@ impl Sink {
         });
         build.crates += 1;
         build.current = format!("compiling {what}");
-        let data = build.bundle(&build.current);
-        let display_id = Some(build.display_id.clone());
-        self.send(Event::Display {
-            data,
-            metadata: Default::default(),
-            display_id,
-            update: !first,
-        });
+        let event = build.event(&build.current, !first);
+        self.send(event);
     }
 
     /// Refreshes the build display's clock (a single crate such as tokio can take a minute).
     pub(super) fn build_tick(&mut self) {
-        let Some(build) = &self.build else { return };
-        let data = build.bundle(&build.current);
-        let display_id = Some(build.display_id.clone());
-        self.send(Event::Display {
-            data,
-            metadata: Default::default(),
-            display_id,
-            update: true,
-        });
+        if let Some(build) = &self.build {
+            let event = build.event(&build.current, true);
+            self.send(event);
+        }
     }
 
     /// Where output between cells goes from now on.

@@ -325,6 +325,9 @@ struct Actor {
     control: Arc<Control>,
     link: Link,
     watch: Arc<Watch>,
+    /// Whether evcxr runs cells inside a tokio runtime (it switches after the first cell that
+    /// uses `.await`).
+    async_mode: bool,
 }
 
 fn run_actor(
@@ -447,6 +450,7 @@ impl Actor {
             control,
             link,
             watch,
+            async_mode: false,
         })
     }
 
@@ -479,6 +483,11 @@ impl Actor {
             .variables_and_types()
             .map(|(name, _)| name.to_owned())
             .collect();
+        if self.async_mode && prelude::spawns_tokio_tasks(code) {
+            // Before the cell's output is routed: this step's own output is not the cell's.
+            let _ = self.ctx.execute(prelude::FRESH_TOKIO_RUNTIME);
+            self.lock_sink().close();
+        }
         self.link.shared.cell().trailing_bundle = None;
         self.lock_sink().open(reply.clone());
         self.watch
@@ -547,6 +556,9 @@ impl Actor {
             Err(_) if interrupted => outcome_of(report::process_died(true, "", &[])),
             Err(error) => outcome_of(report::other("Error", error.to_string())),
         };
+        if code.contains(".await") && matches!(outcome, Outcome::Ok { .. }) {
+            self.async_mode = true;
+        }
         let _ = reply.send(CellMsg::Done(outcome));
         if restarted {
             // The child was replaced: its panic hook and flusher are gone.

@@ -59,6 +59,32 @@ let _ = std::thread::Builder::new().name("kettle-flusher".to_string()).spawn(|| 
     }));
 }"#;
 
+/// Run before a cell that spawns tokio tasks, when evcxr already keeps a tokio runtime: takes
+/// that runtime out of evcxr's variable store and leaks it (its tasks keep running), so the cell
+/// creates a fresh runtime from its own code.
+///
+/// Why: evcxr links dependencies statically into each cell's library, so every cell has its
+/// own copy of tokio and of tokio's thread-locals. A task spawned by a later cell onto the
+/// runtime an earlier cell created runs on that runtime's worker threads, where the later copy
+/// finds no runtime context: "there is no reactor running" (evcxr issue 245). A runtime per
+/// spawning cell keeps each task with the copy that spawned it.
+pub const FRESH_TOKIO_RUNTIME: &str = r#"{
+    let kettle_taken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        evcxr_variable_store
+            .take_variable::<std::sync::Arc<std::sync::Mutex<tokio::runtime::Runtime>>>(
+                "evcxr_tokio_runtime",
+            )
+    }));
+    if let Ok(runtime) = kettle_taken {
+        std::mem::forget(runtime);
+    }
+}"#;
+
+/// Whether `code` may spawn tokio tasks (see [`FRESH_TOKIO_RUNTIME`]).
+pub fn spawns_tokio_tasks(code: &str) -> bool {
+    code.contains("spawn") && (code.contains("tokio") || code.contains(".await"))
+}
+
 /// A panic reported by the hook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanicReport {

@@ -6,6 +6,7 @@ Run (after a release build of kettle):
 
     CARGO_TARGET_DIR=$HOME/.cache/kettle-target cargo build --release -p kettle
     python3 tests/bench/bench.py [--kettle PATH] [--spawns 3] [--runs 20] [--defines 5]
+                                 [--prints 100] [--lates 5] [--interrupts 5]
 
 The script creates (once) a venv in $HOME/.cache/kettle-bench-venv with `jupyter_client` and
 re-runs itself inside it. kettle is started from a throwaway kernelspec pointing at the binary
@@ -19,6 +20,16 @@ Metrics (medians):
   spawn -> first `1` done      process start until the execute_reply of the first cell
   trivial statement            one `let _ = 1;` cell, over --runs cells
   cell defining a variable     one `let vN = vec![1, 2, 3];` cell, over --defines cells
+  print! -> iopub stream       one cell prints --prints wall-clock stamps without a newline,
+                               20 ms apart; each stamp's latency is its arrival at the client
+                               minus the stamp (same machine, same clock)
+  late thread output delay     a thread left running by its cell prints a stamp 500 ms after the
+                               cell returned; arrival minus stamp, over --lates cells
+  interrupt_request -> idle    a `loop {}` cell, interrupted once it printed; from sending
+                               interrupt_request to the cell's idle status, over --interrupts
+
+The last three are measured for kettle only: evcxr_jupyter shows neither partial lines nor late
+output, and its interrupt does not stop a running loop.
 """
 
 import argparse
@@ -115,6 +126,99 @@ def measure(kernel_name, args, env):
     }
 
 
+# Microseconds since the Unix epoch, as the stamps the cells print.
+NOW_MICROS = ("std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)"
+              ".unwrap().as_micros()")
+
+
+def iopub_for(kc, msg_id, until, timeout=TIMEOUT):
+    """Yields (arrival time.time(), msg) for iopub messages of msg_id until `until(msg)`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        arrived = time.time()
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        yield arrived, msg
+        if until(msg):
+            return
+
+
+def is_idle(msg):
+    return msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+
+
+def stamps(text):
+    """The `<micros>;` stamps in a stream text, as seconds."""
+    return [int(t) / 1e6 for t in text.split(";") if t.strip().isdigit()]
+
+
+def print_latencies(kc, prints):
+    """Latency of each of `prints` partial-line prints from the child to the client."""
+    code = (f"for _ in 0..{prints} {{ print!(\"{{}};\", {NOW_MICROS}); "
+            "std::thread::sleep(std::time::Duration::from_millis(20)); }")
+    latencies = []
+    msg_id = kc.execute(code)
+    for arrived, msg in iopub_for(kc, msg_id, is_idle):
+        if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
+            latencies += [arrived - t for t in stamps(msg["content"]["text"])]
+    wait_reply(kc, msg_id)
+    if len(latencies) != prints:
+        raise RuntimeError(f"saw {len(latencies)} of {prints} stamps")
+    return latencies
+
+
+def late_delay(kc):
+    """Delay of a stamp printed by a thread 500 ms after its cell returned."""
+    code = ("std::thread::spawn(|| { std::thread::sleep(std::time::Duration::from_millis(500)); "
+            f"println!(\"{{}};\", {NOW_MICROS}); }});")
+    msg_id = kc.execute(code)
+    reply = wait_reply(kc, msg_id)
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"late-output cell failed: {reply['content']}")
+    # The idle comes first; the stamp after it, on the same parent, with no other request.
+    is_stamp = lambda m: m["msg_type"] == "stream" and stamps(m["content"]["text"])
+    for arrived, msg in iopub_for(kc, msg_id, is_stamp, timeout=10):
+        if is_stamp(msg):
+            return arrived - stamps(msg["content"]["text"])[0]
+
+
+def interrupt_to_idle(kc):
+    """Seconds from interrupt_request (control channel) to the idle of a looping cell."""
+    msg_id = kc.execute("println!(\"looping\"); loop { std::hint::spin_loop(); }")
+    running = lambda m: m["msg_type"] == "stream" and "looping" in m["content"]["text"]
+    for _ in iopub_for(kc, msg_id, running):
+        pass
+    sent = time.time()
+    kc.control_channel.send(kc.session.msg("interrupt_request", {}))
+    for arrived, msg in iopub_for(kc, msg_id, is_idle, timeout=60):
+        idle_at = arrived
+    reply = wait_reply(kc, msg_id)
+    if reply["content"].get("ename") != "Interrupted":
+        raise RuntimeError(f"interrupted cell replied {reply['content']}")
+    # Drain the interrupt_reply, so control replies do not pile up.
+    kc.get_control_msg(timeout=10)
+    return idle_at - sent
+
+
+def measure_concurrency(kernel_name, args, env):
+    """The live-output and interrupt metrics (kettle only), as {metric: median seconds}."""
+    with Started(kernel_name, env) as k:
+        run_cell(k.kc, "1")
+        prints = print_latencies(k.kc, args.prints)
+        lates = [late_delay(k.kc) for _ in range(args.lates)]
+        interrupts = []
+        for _ in range(args.interrupts):
+            interrupts.append(interrupt_to_idle(k.kc))
+            # The interrupt restarted the process running cells; let it settle first.
+            run_cell(k.kc, "1")
+    return {
+        f"print! -> iopub stream (median of {len(prints)})": statistics.median(prints),
+        "late thread output delay": statistics.median(lates),
+        "interrupt_request -> idle": statistics.median(interrupts),
+    }
+
+
 def find_evcxr_spec():
     """Name of an installed evcxr_jupyter kernelspec, or None."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -159,6 +263,9 @@ def main():
     parser.add_argument("--spawns", type=int, default=3, help="kernel starts per kernel")
     parser.add_argument("--runs", type=int, default=20, help="trivial cells per kernel")
     parser.add_argument("--defines", type=int, default=5, help="variable-defining cells")
+    parser.add_argument("--prints", type=int, default=100, help="partial-line prints timed")
+    parser.add_argument("--lates", type=int, default=5, help="late-output cells timed")
+    parser.add_argument("--interrupts", type=int, default=5, help="interrupted cells timed")
     args = parser.parse_args()
     if not args.kettle.exists():
         sys.exit(f"no kettle binary at {args.kettle}; build it or pass --kettle")
@@ -190,7 +297,11 @@ def main():
             results["evcxr"] = measure(evcxr, args, env)
         else:
             print("no evcxr_jupyter kernelspec installed: kettle only", file=sys.stderr)
+        print("measuring kettle's live output and interrupt ...", file=sys.stderr)
+        concurrency = {"kettle": measure_concurrency("kettle-bench", args, env)}
     print_table(results)
+    print()
+    print_table(concurrency)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,20 @@
 
 mod util;
 
+mod async_cells;
 mod comms;
+mod display;
 mod errors;
 mod execute;
+mod faults;
+mod floods;
 mod history;
+mod interrupt;
 mod introspection;
 mod kernel_info;
 mod lifecycle;
+mod live_output;
 mod output;
 mod robustness;
 mod status;
+mod stdin;

@@ -76,6 +76,7 @@ impl Engine {
         let (finished_tx, finished) = channel();
         let sink = SharedSink::default();
         let link = Link::start(Arc::clone(&sink))?;
+        output::spawn_publisher(Arc::clone(&sink))?;
         if let Err(error) = super::build_progress::capture_stderr(Arc::clone(&sink)) {
             eprintln!("kettle: no live build progress: {error}");
         }

@@ -2,7 +2,7 @@
 //!
 //! One Unix socket in a private directory; every connection starts with `<token> <kind>`.
 //! - `stdout`/`stderr`: read raw, split into user text (published live: partial lines too,
-//!   coalesced to at most one message per stream every [`FLUSH_EVERY`]) and evcxr's bookkeeping
+//!   coalesced by the sink's publisher, see [`super::output`]) and evcxr's bookkeeping
 //!   lines, which go back to evcxr through `control` at the end of the cell.
 //!   `EVCXR_BEGIN_CONTENT` blocks become displays, one per block (several MIME types printed
 //!   together form one display).
@@ -13,7 +13,7 @@
 //! - `stdin`: one connection per cell, answered on demand by [`super::stdin`].
 
 use super::output::{SharedSink, Sink};
-use super::runtime::{CELL_DONE, CELL_STARTED, REPLY_END, SENTINEL};
+use super::runtime::{CELL_DONE, CELL_STARTED, REPLY_END, SENTINEL_END, SENTINEL_START};
 use super::{Event, MimeBundle, StreamName, prelude};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -22,13 +22,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Output of one stream is published at most this often (50 messages per second).
-pub(super) const FLUSH_EVERY: Duration = Duration::from_millis(20);
 /// Longest wait for the end-of-cell sentinels once the child says the cell is done. Only a cell
-/// that closed its own stdout/stderr can make us wait this long.
-const SENTINEL_TIMEOUT: Duration = Duration::from_secs(3);
-/// Streams that carry a sentinel at the end of each cell.
-const SENTINEL_STREAMS: u8 = 3;
+/// that closed its own stdout/stderr can make us wait this long; a shorter wait would, on a
+/// busy machine, hand evcxr its bookkeeping lines before they were read.
+const SENTINEL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The streams that carry a sentinel at the end of each cell, by index.
+const STDOUT: usize = 0;
+const STDERR: usize = 1;
+const DISPLAY: usize = 2;
 
 const EVCXR_PREFIX: &str = "EVCXR_";
 const BEGIN_CONTENT: &str = "EVCXR_BEGIN_CONTENT ";
@@ -49,7 +50,10 @@ pub(super) struct CellState {
     /// Counts the cells the child started; a stream is in a cell until its sentinel for the
     /// current epoch arrived.
     epoch: u64,
-    sentinels: u8,
+    /// The id of the cell the child runs (from its `started` line).
+    current: String,
+    /// Which streams delivered the current cell's sentinel.
+    seen: [bool; 3],
     evcxr_lines: Vec<String>,
     /// The kernel's end of this cell's stdin connection.
     pub stdin: Option<UnixStream>,
@@ -181,12 +185,22 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Counts a stream's sentinel; returns the epoch it closes.
-fn sentinel_arrived(shared: &Shared) -> u64 {
+/// Records stream `stream`'s sentinel for cell `id`; returns the epoch it closes, or `None` for
+/// a sentinel of an earlier cell.
+fn sentinel_arrived(shared: &Shared, stream: usize, id: &str) -> Option<u64> {
     let mut cell = shared.cell();
-    cell.sentinels += 1;
+    if cell.current != id {
+        return None;
+    }
+    cell.seen[stream] = true;
     shared.changed.notify_all();
-    cell.epoch
+    Some(cell.epoch)
+}
+
+/// The id inside a sentinel line (without its final newline), if it is one.
+fn sentinel_id(line: &[u8]) -> Option<&str> {
+    let end = &SENTINEL_END[..SENTINEL_END.len() - 1];
+    std::str::from_utf8(line.strip_prefix(SENTINEL_START)?.strip_suffix(end)?).ok()
 }
 
 /// Whether output read now on a stream whose last sentinel closed `done_epoch` belongs to the
@@ -203,23 +217,29 @@ fn serve_control(stream: UnixStream, shared: &Shared) {
     };
     for line in BufReader::new(stream).lines() {
         let Ok(line) = line else { break };
-        if line == CELL_STARTED {
+        if let Some(id) = line.strip_prefix(CELL_STARTED).map(str::trim) {
             let mut cell = shared.cell();
             cell.child_running = true;
             cell.epoch += 1;
-            cell.sentinels = 0;
-            cell.evcxr_lines.clear();
+            cell.current = id.to_owned();
+            cell.seen = [false; 3];
             shared.changed.notify_all();
-        } else if line == CELL_DONE {
+        } else if line.starts_with(CELL_DONE) {
             let deadline = Instant::now() + SENTINEL_TIMEOUT;
             let mut cell = shared.cell();
-            while cell.sentinels < SENTINEL_STREAMS && Instant::now() < deadline {
+            while cell.seen.contains(&false) && Instant::now() < deadline {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 cell = shared
                     .changed
                     .wait_timeout(cell, wait)
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
+            }
+            if cell.seen.contains(&false) {
+                eprintln!(
+                    "kettle: the end of cell {} did not come through all its streams",
+                    cell.current
+                );
             }
             cell.child_running = false;
             // The cell's input ends with the cell.
@@ -257,6 +277,8 @@ struct StreamParser {
     bundle: MimeBundle,
     /// The cell epoch this stream's last sentinel closed.
     done_epoch: u64,
+    /// [`STDOUT`] or [`STDERR`].
+    index: usize,
 }
 
 impl StreamParser {
@@ -268,6 +290,10 @@ impl StreamParser {
             content: None,
             bundle: MimeBundle::new(),
             done_epoch: 0,
+            index: match name {
+                StreamName::Stdout => STDOUT,
+                StreamName::Stderr => STDERR,
+            },
         }
     }
 
@@ -275,11 +301,19 @@ impl StreamParser {
     fn feed(&mut self, bytes: &[u8], shared: &Shared) -> u8 {
         self.pending.extend_from_slice(bytes);
         let mut sentinels = 0;
-        while let Some(at) = find(&self.pending, SENTINEL) {
-            let before: Vec<u8> = self.pending.drain(..at + SENTINEL.len()).take(at).collect();
+        while let Some(at) = find(&self.pending, SENTINEL_START) {
+            let Some(len) = find(&self.pending[at..], SENTINEL_END) else {
+                break; // the rest of the sentinel is still on its way
+            };
+            let end = at + len + SENTINEL_END.len();
+            let sentinel: Vec<u8> = self.pending.drain(at..end).collect();
+            let before: Vec<u8> = self.pending.drain(..at).collect();
             self.classify(&before, true, shared);
             self.end_of_cell(shared);
-            self.done_epoch = sentinel_arrived(shared);
+            let id = sentinel_id(&sentinel[..sentinel.len() - 1]).unwrap_or_default();
+            if let Some(epoch) = sentinel_arrived(shared, self.index, id) {
+                self.done_epoch = epoch;
+            }
             sentinels += 1;
         }
         // Complete lines can be classified now; an incomplete tail is user text unless it could
@@ -425,7 +459,11 @@ fn held_back_len(pending: &[u8]) -> usize {
         .map_or(0, |i| i + 1);
     let tail = &pending[line_start..];
     // A marker anywhere in the unfinished line: hold the line from the marker on.
-    for pattern in [EVCXR_PREFIX.as_bytes(), prelude::PANIC_MARKER.as_bytes()] {
+    for pattern in [
+        EVCXR_PREFIX.as_bytes(),
+        prelude::PANIC_MARKER.as_bytes(),
+        SENTINEL_START,
+    ] {
         if let Some(at) = find(tail, pattern) {
             return tail.len() - at;
         }
@@ -435,7 +473,7 @@ fn held_back_len(pending: &[u8]) -> usize {
     for pattern in [
         EVCXR_PREFIX.as_bytes(),
         prelude::PANIC_MARKER.as_bytes(),
-        SENTINEL,
+        SENTINEL_START,
     ] {
         for len in (1..pattern.len()).rev() {
             if len <= tail.len() && tail.ends_with(&pattern[..len]) {
@@ -462,21 +500,13 @@ fn split_utf8(bytes: &[u8], complete: bool) -> (&[u8], &[u8]) {
 fn read_stream(mut stream: UnixStream, name: StreamName, shared: &Shared) {
     let mut parser = StreamParser::new(name);
     let mut buf = vec![0u8; 64 * 1024];
-    let mut last_flush = Instant::now();
-    let _ = stream.set_read_timeout(Some(FLUSH_EVERY));
     loop {
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                let sentinels = parser.feed(&buf[..n], shared);
-                if sentinels > 0 || last_flush.elapsed() >= FLUSH_EVERY {
-                    parser.flush_text(shared);
-                    last_flush = Instant::now();
-                }
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // Into the sink's ordered queue at once: the publisher does the coalescing.
+                parser.feed(&buf[..n], shared);
                 parser.flush_text(shared);
-                last_flush = Instant::now();
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(_) => break,
@@ -489,15 +519,13 @@ fn read_stream(mut stream: UnixStream, name: StreamName, shared: &Shared) {
 }
 
 fn read_display(stream: UnixStream, shared: &Shared) {
-    let sentinel = std::str::from_utf8(SENTINEL)
-        .unwrap_or_default()
-        .trim_end_matches('\n')
-        .to_owned();
     let mut done_epoch = 0;
     for line in BufReader::new(stream).lines() {
         let Ok(line) = line else { break };
-        if line == sentinel {
-            done_epoch = sentinel_arrived(shared);
+        if let Some(id) = sentinel_id(line.as_bytes()) {
+            if let Some(epoch) = sentinel_arrived(shared, DISPLAY, id) {
+                done_epoch = epoch;
+            }
             continue;
         }
         if let Some(request) = input_op(&line) {
@@ -608,6 +636,7 @@ pub(super) fn parser_for_tests(name: StreamName) -> impl FnMut(&[u8], &Shared) -
     move |bytes, shared| {
         let n = parser.feed(bytes, shared);
         parser.flush_text(shared);
+        shared.sink().publish_queued();
         n
     }
 }
@@ -616,6 +645,7 @@ pub(super) fn parser_for_tests(name: StreamName) -> impl FnMut(&[u8], &Shared) -
 mod tests {
     use super::*;
     use crate::engine::output::CellMsg;
+    use crate::engine::runtime::sentinel;
 
     fn shared() -> (Shared, std::sync::mpsc::Receiver<CellMsg>) {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -623,7 +653,10 @@ mod tests {
         sink.lock().unwrap().open(tx);
         let shared = Shared {
             sink,
-            cell: Mutex::new(CellState::default()),
+            cell: Mutex::new(CellState {
+                current: "t-1".to_owned(),
+                ..CellState::default()
+            }),
             changed: Condvar::new(),
         };
         (shared, rx)
@@ -681,7 +714,7 @@ mod tests {
         input.extend_from_slice(b"EVCXR_BEGIN_CONTENT text/html\n<b>1</b>\nEVCXR_END_CONTENT\n");
         input.extend_from_slice(b"EVCXR_BEGIN_CONTENT text/html\n<b>2</b>\nEVCXR_END_CONTENT\n");
         input.extend_from_slice(b"EVCXR_BEGIN_CONTENT text/plain\n3\nEVCXR_END_CONTENT\n");
-        input.extend_from_slice(SENTINEL);
+        input.extend_from_slice(&sentinel("t-1"));
         assert_eq!(feed(&input, &shared), 1);
         let displays: Vec<MimeBundle> = rx
             .try_iter()
@@ -701,10 +734,21 @@ mod tests {
     fn a_sentinel_split_across_reads_is_found() {
         let (shared, rx) = shared();
         let mut feed = parser_for_tests(StreamName::Stderr);
-        let (a, b) = SENTINEL.split_at(5);
+        let end = sentinel("t-1");
+        let (a, b) = end.split_at(5);
         assert_eq!(feed(&[b"warn\n".as_slice(), a].concat(), &shared), 0);
         assert_eq!(feed(b, &shared), 1);
         assert_eq!(texts(&rx), "warn\n");
+    }
+
+    #[test]
+    fn a_sentinel_of_an_earlier_cell_does_not_end_this_one() {
+        let (shared, _rx) = shared();
+        let mut feed = parser_for_tests(StreamName::Stdout);
+        feed(&sentinel("t-0"), &shared);
+        assert_eq!(shared.cell().seen, [false; 3]);
+        feed(&sentinel("t-1"), &shared);
+        assert_eq!(shared.cell().seen, [true, false, false]);
     }
 
     #[test]

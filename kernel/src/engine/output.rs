@@ -1,6 +1,11 @@
 //! Where a cell's output goes: the [`Sink`] routes text and rich output to the running cell,
 //! or, between cells, to the late-output channel (output of threads a cell left running), and
 //! enforces the per-cell output cap.
+//!
+//! Text from stdout and stderr (read by two threads, from two sockets) goes into one queue in
+//! the order it arrived, and a publisher sends the queue every [`PUBLISH_EVERY`], merging
+//! neighbouring pieces of the same stream: a thread's interleaved `println!`/`eprintln!` keep
+//! their order, and a flood becomes at most one message per stream per tick.
 
 use super::prelude::PanicReport;
 use super::{Event, StreamName};
@@ -10,6 +15,9 @@ use std::sync::{Arc, Mutex};
 /// Text a cell may print per stream before the rest is counted instead of shown. Past this a
 /// frontend slows to a crawl and the notebook file grows by megabytes.
 pub const OUTPUT_CAP_BYTES: usize = 4 * 1024 * 1024;
+
+/// How often queued text is published (at most 50 stream messages a second per stream).
+pub const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What the engine thread sends back to the caller of `Engine::execute`.
 pub(super) enum CellMsg {
@@ -31,6 +39,8 @@ pub(super) struct Sink {
     hidden: [usize; 2],
     /// Dependencies compiled for the running cell, shown as one updating display.
     build: Option<BuildProgress>,
+    /// Text waiting for the publisher, in arrival order: (stream, text, late).
+    queued: Vec<(StreamName, String, bool)>,
 }
 
 struct BuildProgress {
@@ -90,6 +100,7 @@ impl Sink {
     /// Stops routing to the cell, first telling it how much output the cap held back; returns
     /// the panic it reported, if any.
     pub(super) fn close(&mut self) -> Option<PanicReport> {
+        self.publish_queued();
         if let Some(build) = self.build.take() {
             self.send(build.event("dependencies built", true));
         }
@@ -157,7 +168,7 @@ impl Sink {
             return;
         }
         if late {
-            self.send_late(Event::Stream { name, text });
+            self.queue(name, text, true);
             return;
         }
         let i = index(name);
@@ -174,11 +185,34 @@ impl Sink {
             }
         }
         self.shown[i] += text.len();
-        self.send(Event::Stream { name, text });
+        self.queue(name, text, false);
     }
 
-    /// Any other event (displays, clear_output); `late` as for [`Sink::stream`].
+    fn queue(&mut self, name: StreamName, text: String, late: bool) {
+        match self.queued.last_mut() {
+            Some((last, queued, was_late)) if *last == name && *was_late == late => {
+                queued.push_str(&text)
+            }
+            _ => self.queued.push((name, text, late)),
+        }
+    }
+
+    /// Publishes the queued text, in order.
+    pub(super) fn publish_queued(&mut self) {
+        for (name, text, late) in std::mem::take(&mut self.queued) {
+            let event = Event::Stream { name, text };
+            if late {
+                self.send_late(event);
+            } else {
+                self.send(event);
+            }
+        }
+    }
+
+    /// Any other event (displays, clear_output); `late` as for [`Sink::stream`]. Text queued
+    /// before it is published first, so output keeps its order.
     pub(super) fn event(&mut self, event: Event, late: bool) {
+        self.publish_queued();
         if late {
             self.send_late(event);
         } else {
@@ -217,6 +251,21 @@ impl Sink {
             self.late = None;
         }
     }
+}
+
+/// Starts the thread that publishes queued text every [`PUBLISH_EVERY`].
+pub(super) fn spawn_publisher(sink: SharedSink) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("kettle-publish".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(PUBLISH_EVERY);
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .publish_queued();
+            }
+        })?;
+    Ok(())
 }
 
 /// Forwards one of evcxr's own output channels. With our runtime evcxr sees only its
@@ -324,11 +373,32 @@ mod tests {
     }
 
     #[test]
+    fn interleaved_streams_keep_their_order_and_neighbours_merge() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut sink = Sink::default();
+        sink.open(tx);
+        sink.stream(StreamName::Stdout, "out 0\n".into(), false);
+        sink.stream(StreamName::Stderr, "err ".into(), false);
+        sink.stream(StreamName::Stderr, "0\n".into(), false);
+        sink.stream(StreamName::Stdout, "out 1\n".into(), false);
+        sink.publish_queued();
+        assert_eq!(
+            texts(&rx),
+            vec![
+                (StreamName::Stdout, "out 0\n".to_owned()),
+                (StreamName::Stderr, "err 0\n".to_owned()),
+                (StreamName::Stdout, "out 1\n".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
     fn output_between_cells_goes_to_the_late_channel() {
         let (late_tx, late) = std::sync::mpsc::channel();
         let mut sink = Sink::default();
         sink.set_late(late_tx);
         sink.stream(StreamName::Stdout, "late\n".into(), true);
+        sink.publish_queued();
         assert!(matches!(late.try_recv(), Ok(Event::Stream { text, .. }) if text == "late\n"));
     }
 
@@ -341,6 +411,7 @@ mod tests {
         sink.open(tx);
         drop(rx);
         sink.stream(StreamName::Stderr, "orphan\n".into(), false);
+        sink.publish_queued();
         assert!(late.try_recv().is_ok());
     }
 }

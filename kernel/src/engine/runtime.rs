@@ -23,7 +23,7 @@
 //!
 //! After a cell the loop flushes the user's stdout (cells link their own copy of std, whose
 //! buffer ours cannot reach: the prelude exports `kettle_flush` for that) and writes an
-//! end-of-cell [`SENTINEL`] on stdout, stderr and display; the kernel acknowledges once all three
+//! end-of-cell [`sentinel`] on stdout, stderr and display; the kernel acknowledges once all three
 //! arrived, so every byte of a cell's output is published before the cell's reply.
 
 use std::ffi::{CString, OsString};
@@ -35,8 +35,16 @@ use std::os::unix::net::UnixStream;
 pub(super) const SOCKET_ENV: &str = "KETTLE_RUNTIME_SOCKET";
 /// Secret the child presents on every connection, so no other local process can attach.
 pub(super) const TOKEN_ENV: &str = "KETTLE_RUNTIME_TOKEN";
-/// Written on stdout, stderr and display after each cell; `\u{1}` cannot start ordinary text.
-pub(super) const SENTINEL: &[u8] = b"\x01kettle-end-of-cell\x01\n";
+/// Written on stdout, stderr and display after each cell, around the cell's id (see
+/// [`sentinel`]); `\u{1}` does not occur in ordinary text.
+pub(super) const SENTINEL_START: &[u8] = b"\x01kettle-end-of-cell ";
+pub(super) const SENTINEL_END: &[u8] = b"\x01\n";
+
+/// The end-of-cell sentinel of cell `id`. The id (child pid and cell number) lets the kernel
+/// tell a late sentinel of an earlier cell from this cell's.
+pub(super) fn sentinel(id: &str) -> Vec<u8> {
+    [SENTINEL_START, id.as_bytes(), SENTINEL_END].concat()
+}
 /// Control lines, child to kernel.
 pub(super) const CELL_STARTED: &str = "started";
 pub(super) const CELL_DONE: &str = "done";
@@ -163,6 +171,7 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
     let mut libraries: Vec<Library> = Vec::new();
     let mut store: *mut std::ffi::c_void = std::ptr::null_mut();
     let commands = BufReader::new(std::fs::File::from(commands));
+    let mut cells = 0u64;
     for line in commands.lines() {
         let line = line?;
         // evcxr's regex is "LOAD_AND_RUN ([^ ]+) ([^ ]+)"; anything else is not for us.
@@ -175,7 +184,9 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
         let stdin = connect(&socket, &token, "stdin")?;
         install(&stdin, 0)?;
         drop(stdin);
-        writeln!(control, "{CELL_STARTED}")?;
+        cells += 1;
+        let id = format!("{}-{cells}", std::process::id());
+        writeln!(control, "{CELL_STARTED} {id}")?;
 
         let library = Library::open(path)?;
         let cell = library
@@ -191,10 +202,11 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
         libraries.push(library);
 
         // The sockets, not fds 1/2: user code may have redirected those.
-        stdout.write_all(SENTINEL)?;
-        stderr.write_all(SENTINEL)?;
-        display.write_all(SENTINEL)?;
-        writeln!(control, "{CELL_DONE}")?;
+        let end = sentinel(&id);
+        stdout.write_all(&end)?;
+        stderr.write_all(&end)?;
+        display.write_all(&end)?;
+        writeln!(control, "{CELL_DONE} {id}")?;
         let mut reply = String::new();
         loop {
             reply.clear();

@@ -113,15 +113,12 @@ impl<E: Evaluator> Shell<E> {
         let parent = &message.header;
         self.out.status(Some(parent), ExecutionState::Busy);
         let mut flow = Flow::Continue;
-        let mut abort_queue = false;
         match &message.content {
             Content::ExecuteRequest(_) if abort => {
                 log::debug(format_args!("aborted {} after an error", parent.msg_id));
                 self.reply(message, self.execute_reply(ReplyStatus::Aborted));
             }
-            Content::ExecuteRequest(request) => {
-                abort_queue = self.execute(message, request);
-            }
+            Content::ExecuteRequest(request) => self.execute(message, request),
             Content::KernelInfoRequest(_) => self.reply(message, kernel_info()),
             Content::CompleteRequest(request) => {
                 let cursor = request
@@ -204,9 +201,6 @@ impl<E: Evaluator> Shell<E> {
             }
         }
         self.out.status(Some(parent), ExecutionState::Idle);
-        if abort_queue {
-            self.take_queue_for_abort();
-        }
         flow
     }
 
@@ -223,8 +217,9 @@ impl<E: Evaluator> Shell<E> {
         }
     }
 
-    /// Runs one cell. Returns whether the queued execute requests must now be aborted.
-    fn execute(&mut self, message: &Message, request: &ExecuteRequest) -> bool {
+    /// Runs one cell; after an error with `stop_on_error`, the queued execute requests are
+    /// marked to be aborted.
+    fn execute(&mut self, message: &Message, request: &ExecuteRequest) {
         let parent = &message.header;
         let store = request.stores_history();
         // Spec: the counter counts requests that store history; others see its current value.
@@ -295,7 +290,6 @@ impl<E: Evaluator> Shell<E> {
                 let mut reply = self.execute_reply(ReplyStatus::Ok);
                 reply.user_expressions = self.evaluate(&request.user_expressions);
                 self.reply(message, reply);
-                false
             }
             Outcome::Error {
                 ename,
@@ -313,8 +307,12 @@ impl<E: Evaluator> Shell<E> {
                 if store {
                     self.history.record(count.0, &request.code, None);
                 }
+                // What is queued *now* is aborted, before the reply goes out: a request the
+                // client sends after seeing the error is a new decision and must run.
+                if request.stop_on_error {
+                    self.take_queue_for_abort();
+                }
                 self.reply(message, self.execute_reply(ReplyStatus::Error(error)));
-                request.stop_on_error
             }
         }
     }

@@ -147,10 +147,11 @@ fn a_rich_value_is_the_cells_execute_result() {
 }
 
 #[test]
-fn a_type_given_rich_value_in_one_cell_shows_richly_in_a_later_cell() {
+fn a_type_implementing_rich_in_one_cell_shows_richly_in_a_later_cell() {
     let mut k = KERNEL.take();
-    // The crate's documented one-liner; notebooks define a type in one cell and show it later.
-    define_score(&mut k, "Points", "kettle_display::rich_value!(Points);");
+    // What notebooks do: implement `Rich` in one cell (with the crate's prelude in scope) and
+    // show a value in a later one.
+    define_score(&mut k, "Points", "use kettle_display::*;");
     let c = k.execute("Points(7)");
     assert_rich_result(&c);
 }

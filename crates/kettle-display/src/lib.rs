@@ -22,7 +22,8 @@
 //! - [`display`] shows something *now*, any number of times per cell, and returns a
 //!   [`DisplayHandle`] whose [`update`](DisplayHandle::update) replaces it in place (progress,
 //!   live charts).
-//! - [`Rich`] + [`rich_value!`] make your own type show richly when it is the *value* of a cell.
+//! - [`Rich`] makes your own type show richly when it is the *value* of a cell (with
+//!   [`RichValue`] in scope, as `use kettle_display::*` brings it).
 //! - [`interrupted`] lets a long loop stop politely when the learner interrupts the cell.
 //!
 //! # Kernel contract
@@ -71,7 +72,7 @@ pub use handle::{DisplayHandle, clear_output, display};
 pub use input::{input, input_password};
 pub use interrupt::{INTERRUPT_FILE_VAR, interrupted};
 pub use transport::{DISPLAY_FD_VAR, in_kernel};
-pub use value::show_as_value;
+pub use value::{RichValue, show_as_value};
 
 #[cfg(test)]
 mod wire_tests {

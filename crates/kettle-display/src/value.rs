@@ -1,6 +1,10 @@
 //! Showing a value richly as the *result* of a cell, through evcxr's `evcxr_display`
-//! convention: when a cell's final expression has an inherent method
-//! `fn evcxr_display(&self)`, evcxr calls it and reads MIME blocks from stdout.
+//! convention: when a cell's final expression has a method `fn evcxr_display(&self)`, evcxr
+//! calls it and reads MIME blocks from stdout.
+//!
+//! In a notebook, implement [`Rich`](crate::Rich) and bring [`RichValue`] into scope (it is in
+//! `use kettle_display::*`): every `Rich` type then has that method. A crate defining its own
+//! types can use [`rich_value!`](crate::rich_value) to give them an inherent one instead.
 
 use std::io::Write;
 
@@ -49,6 +53,34 @@ pub fn show_as_value<T: Rich + ?Sized>(x: &T) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
+}
+
+/// Gives every [`Rich`](crate::Rich) type the method evcxr calls on a cell's final value, so a
+/// `Rich` value shows richly as the cell's result once this trait is in scope.
+///
+/// A trait rather than a macro-generated `impl` because evcxr keeps `use` lines and trait
+/// impls from cell to cell, while a macro call in a cell runs as a statement of that cell only.
+///
+/// ```
+/// use kettle_display::{Bundle, Rich, RichValue};
+///
+/// struct Score(u32);
+/// impl Rich for Score {
+///     fn bundle(&self) -> Bundle {
+///         Bundle::text(format!("{} points", self.0)).with_html(format!("<b>{}</b> points", self.0))
+///     }
+/// }
+/// Score(7).evcxr_display(); // what the kernel calls when `Score(7)` ends a cell
+/// ```
+pub trait RichValue {
+    /// Prints this value's bundle in evcxr's display convention (see [`show_as_value`]).
+    fn evcxr_display(&self);
+}
+
+impl<T: Rich + ?Sized> RichValue for T {
+    fn evcxr_display(&self) {
+        show_as_value(self)
+    }
 }
 
 /// Gives a type that implements [`Rich`](crate::Rich) the `evcxr_display` method, so it shows

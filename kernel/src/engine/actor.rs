@@ -58,6 +58,8 @@ struct Control {
     cell: AtomicU64,
     /// Its existence asks cooperative code to stop.
     interrupt_file: PathBuf,
+    /// The process running cells (changes when evcxr restarts it).
+    child_pid: std::sync::atomic::AtomicU32,
     link: Arc<super::link::Shared>,
 }
 
@@ -85,6 +87,7 @@ impl Engine {
             interrupted: AtomicBool::new(false),
             cell: AtomicU64::new(0),
             interrupt_file: link.interrupt_file(),
+            child_pid: std::sync::atomic::AtomicU32::new(0),
             link: Arc::clone(&link.shared),
         });
         let actor_control = Arc::clone(&control);
@@ -233,15 +236,18 @@ impl Interrupter {
                 control.running.load(Ordering::SeqCst)
                     && control.cell.load(Ordering::SeqCst) == cell
             };
-            // Running user code gets a moment to notice the flag; a build has nothing to save.
+            // Running user code gets a moment to notice the flag; a build has nothing to save,
+            // and stopping it must not cost the variables the child holds.
             if control.link.cell().child_running {
                 let deadline = std::time::Instant::now() + INTERRUPT_GRACE;
                 while still_running() && std::time::Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(10));
                 }
-            }
-            if still_running() {
-                kill_descendants();
+                if still_running() {
+                    kill_descendants();
+                }
+            } else if still_running() {
+                kill_descendants_sparing(Some(control.child_pid.load(Ordering::SeqCst)));
             }
         });
     }
@@ -271,6 +277,13 @@ fn outcome_of(r: report::Report) -> Outcome {
 /// builds, and whatever user code started. Killing the whole tree matters: a grandchild that
 /// keeps the child's pipes open would otherwise keep evcxr waiting for them to close.
 fn kill_descendants() {
+    kill_descendants_sparing(None);
+}
+
+/// Like [`kill_descendants`], but leaves `spare` and its descendants alone: while a cell is
+/// still compiling, the child running cells holds the variables of earlier cells and has done
+/// nothing wrong; only cargo and rustc need to stop.
+fn kill_descendants_sparing(spare: Option<u32>) {
     let me = std::process::id();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return;
@@ -306,7 +319,7 @@ fn kill_descendants() {
         tree.extend(
             parent_of
                 .iter()
-                .filter(|(_, p)| *p == parent)
+                .filter(|(c, p)| *p == parent && Some(*c) != spare)
                 .map(|(c, _)| *c),
         );
         i += 1;
@@ -491,9 +504,9 @@ impl Actor {
         }
         self.link.shared.cell().trailing_bundle = None;
         self.lock_sink().open(reply.clone());
-        self.watch
-            .child_pid
-            .store(self.child_pid(), Ordering::SeqCst);
+        let child_pid = self.child_pid();
+        self.watch.child_pid.store(child_pid, Ordering::SeqCst);
+        self.control.child_pid.store(child_pid, Ordering::SeqCst);
         self.watch.allow_stdin.store(allow_stdin, Ordering::SeqCst);
         self.watch.active.store(true, Ordering::SeqCst);
 

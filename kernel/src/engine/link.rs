@@ -47,13 +47,13 @@ const EVCXR_BOOKKEEPING: [&str; 3] = [
 pub(super) struct CellState {
     /// Between the child's `started` and `done`.
     pub child_running: bool,
-    /// Counts the cells the child started; a stream is in a cell until its sentinel for the
-    /// current epoch arrived.
-    epoch: u64,
     /// The id of the cell the child runs (from its `started` line).
     current: String,
-    /// Which streams delivered the current cell's sentinel.
-    seen: [bool; 3],
+    /// The id in the last sentinel each stream delivered. A stream is in the running cell
+    /// until it delivers that cell's sentinel. Kept per stream rather than checked against
+    /// `current` on arrival: on a busy machine a quick cell's sentinel can be read before its
+    /// `started` line.
+    last_sentinel: [String; 3],
     evcxr_lines: Vec<String>,
     /// The kernel's end of this cell's stdin connection.
     pub stdin: Option<UnixStream>,
@@ -185,16 +185,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Records stream `stream`'s sentinel for cell `id`; returns the epoch it closes, or `None` for
-/// a sentinel of an earlier cell.
-fn sentinel_arrived(shared: &Shared, stream: usize, id: &str) -> Option<u64> {
+/// Records that stream `stream` delivered the sentinel of cell `id`.
+fn sentinel_arrived(shared: &Shared, stream: usize, id: &str) {
     let mut cell = shared.cell();
-    if cell.current != id {
-        return None;
-    }
-    cell.seen[stream] = true;
+    cell.last_sentinel[stream] = id.to_owned();
     shared.changed.notify_all();
-    Some(cell.epoch)
+}
+
+impl CellState {
+    fn all_streams_ended(&self, id: &str) -> bool {
+        self.last_sentinel.iter().all(|seen| seen == id)
+    }
 }
 
 /// The id inside a sentinel line (without its final newline), if it is one.
@@ -203,12 +204,11 @@ fn sentinel_id(line: &[u8]) -> Option<&str> {
     std::str::from_utf8(line.strip_prefix(SENTINEL_START)?.strip_suffix(end)?).ok()
 }
 
-/// Whether output read now on a stream whose last sentinel closed `done_epoch` belongs to the
-/// running cell. Output read while the child runs no cell comes from threads an earlier cell
-/// left running: it is late output.
-fn is_late(shared: &Shared, done_epoch: u64) -> bool {
+/// Whether output read now on `stream` is late: printed while the child runs no cell (by
+/// threads an earlier cell left running), or after this stream already ended the cell.
+fn is_late(shared: &Shared, stream: usize) -> bool {
     let cell = shared.cell();
-    !(cell.child_running && done_epoch < cell.epoch)
+    !(cell.child_running && cell.last_sentinel[stream] != cell.current)
 }
 
 fn serve_control(stream: UnixStream, shared: &Shared) {
@@ -220,14 +220,12 @@ fn serve_control(stream: UnixStream, shared: &Shared) {
         if let Some(id) = line.strip_prefix(CELL_STARTED).map(str::trim) {
             let mut cell = shared.cell();
             cell.child_running = true;
-            cell.epoch += 1;
             cell.current = id.to_owned();
-            cell.seen = [false; 3];
             shared.changed.notify_all();
-        } else if line.starts_with(CELL_DONE) {
+        } else if let Some(id) = line.strip_prefix(CELL_DONE).map(str::trim) {
             let deadline = Instant::now() + SENTINEL_TIMEOUT;
             let mut cell = shared.cell();
-            while cell.seen.contains(&false) && Instant::now() < deadline {
+            while !cell.all_streams_ended(id) && Instant::now() < deadline {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 cell = shared
                     .changed
@@ -235,7 +233,7 @@ fn serve_control(stream: UnixStream, shared: &Shared) {
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
             }
-            if cell.seen.contains(&false) {
+            if !cell.all_streams_ended(id) {
                 eprintln!(
                     "kettle: the end of cell {} did not come through all its streams",
                     cell.current
@@ -275,8 +273,6 @@ struct StreamParser {
     content: Option<(String, String)>,
     /// Blocks printed together, forming one display.
     bundle: MimeBundle,
-    /// The cell epoch this stream's last sentinel closed.
-    done_epoch: u64,
     /// [`STDOUT`] or [`STDERR`].
     index: usize,
 }
@@ -289,7 +285,6 @@ impl StreamParser {
             text: String::new(),
             content: None,
             bundle: MimeBundle::new(),
-            done_epoch: 0,
             index: match name {
                 StreamName::Stdout => STDOUT,
                 StreamName::Stderr => STDERR,
@@ -311,9 +306,7 @@ impl StreamParser {
             self.classify(&before, true, shared);
             self.end_of_cell(shared);
             let id = sentinel_id(&sentinel[..sentinel.len() - 1]).unwrap_or_default();
-            if let Some(epoch) = sentinel_arrived(shared, self.index, id) {
-                self.done_epoch = epoch;
-            }
+            sentinel_arrived(shared, self.index, id);
             sentinels += 1;
         }
         // Complete lines can be classified now; an incomplete tail is user text unless it could
@@ -400,7 +393,7 @@ impl StreamParser {
     fn flush_text(&mut self, shared: &Shared) {
         if !self.text.is_empty() {
             let text = std::mem::take(&mut self.text);
-            let late = is_late(shared, self.done_epoch);
+            let late = is_late(shared, self.index);
             shared.sink().stream(self.name, text, late);
         }
     }
@@ -408,7 +401,7 @@ impl StreamParser {
     fn flush_bundle(&mut self, shared: &Shared) {
         self.flush_text(shared);
         let data = std::mem::take(&mut self.bundle);
-        let late = is_late(shared, self.done_epoch);
+        let late = is_late(shared, self.index);
         shared.sink().event(
             Event::Display {
                 data,
@@ -519,13 +512,10 @@ fn read_stream(mut stream: UnixStream, name: StreamName, shared: &Shared) {
 }
 
 fn read_display(stream: UnixStream, shared: &Shared) {
-    let mut done_epoch = 0;
     for line in BufReader::new(stream).lines() {
         let Ok(line) = line else { break };
         if let Some(id) = sentinel_id(line.as_bytes()) {
-            if let Some(epoch) = sentinel_arrived(shared, DISPLAY, id) {
-                done_epoch = epoch;
-            }
+            sentinel_arrived(shared, DISPLAY, id);
             continue;
         }
         if let Some(request) = input_op(&line) {
@@ -534,7 +524,7 @@ fn read_display(stream: UnixStream, shared: &Shared) {
         }
         match display_event(&line) {
             Some(event) => {
-                let late = is_late(shared, done_epoch);
+                let late = is_late(shared, DISPLAY);
                 shared.sink().event(event, late)
             }
             None => eprintln!("kettle: ignored a malformed display message"),
@@ -742,13 +732,17 @@ mod tests {
     }
 
     #[test]
-    fn a_sentinel_of_an_earlier_cell_does_not_end_this_one() {
+    fn a_cell_ends_when_every_stream_delivered_its_sentinel() {
         let (shared, _rx) = shared();
-        let mut feed = parser_for_tests(StreamName::Stdout);
-        feed(&sentinel("t-0"), &shared);
-        assert_eq!(shared.cell().seen, [false; 3]);
-        feed(&sentinel("t-1"), &shared);
-        assert_eq!(shared.cell().seen, [true, false, false]);
+        let mut out = parser_for_tests(StreamName::Stdout);
+        let mut err = parser_for_tests(StreamName::Stderr);
+        out(&sentinel("t-0"), &shared);
+        assert!(!shared.cell().all_streams_ended("t-1"));
+        out(&sentinel("t-1"), &shared);
+        err(&sentinel("t-1"), &shared);
+        assert!(!shared.cell().all_streams_ended("t-1"));
+        sentinel_arrived(&shared, DISPLAY, "t-1");
+        assert!(shared.cell().all_streams_ended("t-1"));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! - `stdin`: one connection per cell, answered on demand by [`super::stdin`].
 
 use super::output::{SharedSink, Sink};
-use super::runtime::{CELL_DONE, CELL_STARTED, REPLY_END, SENTINEL_END, SENTINEL_START};
+use super::runtime::{CELL_DONE, CELL_STARTED, GO, REPLY_END, SENTINEL_END, SENTINEL_START};
 use super::{Event, MimeBundle, StreamName, prelude};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -222,6 +222,10 @@ fn serve_control(stream: UnixStream, shared: &Shared) {
             cell.child_running = true;
             cell.current = id.to_owned();
             shared.changed.notify_all();
+            drop(cell);
+            if writeln!(writer, "{GO}").is_err() {
+                break;
+            }
         } else if let Some(id) = line.strip_prefix(CELL_DONE).map(str::trim) {
             let deadline = Instant::now() + SENTINEL_TIMEOUT;
             let mut cell = shared.cell();

@@ -48,6 +48,10 @@ pub(super) fn sentinel(id: &str) -> Vec<u8> {
 /// Control lines, child to kernel.
 pub(super) const CELL_STARTED: &str = "started";
 pub(super) const CELL_DONE: &str = "done";
+/// Control line, kernel to child: go ahead with the cell announced by `started`. Waiting for
+/// it means the kernel knows a cell runs before the cell's first output arrives, so none of
+/// that output is mistaken for output between cells.
+pub(super) const GO: &str = "go";
 /// Control line, kernel to child: the end of the lines to pass to evcxr.
 pub(super) const REPLY_END: &str = "\x01end";
 /// evcxr's end-of-cell line (its runtime protocol, pinned with `evcxr = "=0.22.0"`).
@@ -172,6 +176,7 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
     let mut store: *mut std::ffi::c_void = std::ptr::null_mut();
     let commands = BufReader::new(std::fs::File::from(commands));
     let mut cells = 0u64;
+    let mut reply = String::new();
     for line in commands.lines() {
         let line = line?;
         // evcxr's regex is "LOAD_AND_RUN ([^ ]+) ([^ ]+)"; anything else is not for us.
@@ -187,6 +192,12 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
         cells += 1;
         let id = format!("{}-{cells}", std::process::id());
         writeln!(control, "{CELL_STARTED} {id}")?;
+        reply.clear();
+        if replies.read_line(&mut reply)? == 0 || reply.trim_end() != GO {
+            return Err(std::io::Error::other(
+                "the kernel did not acknowledge the cell",
+            ));
+        }
 
         let library = Library::open(path)?;
         let cell = library
@@ -207,7 +218,6 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
         stderr.write_all(&end)?;
         display.write_all(&end)?;
         writeln!(control, "{CELL_DONE} {id}")?;
-        let mut reply = String::new();
         loop {
             reply.clear();
             if replies.read_line(&mut reply)? == 0 {

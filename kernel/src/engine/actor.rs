@@ -452,14 +452,8 @@ impl Actor {
         let watch = Arc::new(Watch::default());
         stdin::spawn_watcher(Arc::clone(&link.shared), Arc::clone(&watch))
             .map_err(|e| format!("cannot start the stdin watcher: {e}"))?;
-        let mut ctx = CommandContext::with_eval_context(eval);
-        // evcxr's compiler-output cache (in the user's cache directory) lets every work slot
-        // reuse registry crates (rayon, tokio) built in any other slot.
-        if let Err(error) = ctx.execute(":cache 4096") {
-            eprintln!("kettle: evcxr's build cache is off: {error}");
-        }
         Ok(Actor {
-            ctx,
+            ctx: CommandContext::with_eval_context(eval),
             sink,
             control,
             link,

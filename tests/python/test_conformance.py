@@ -1,7 +1,7 @@
 """Jupyter's kernel conformance suite (`jupyter_kernel_test`) run against the kettle kernel.
 
 Every feature test of the suite is fed a real Rust snippet, so each one runs instead of being
-skipped, except `test_pager`: Rust has nothing that pages. Rich output and clear_output go
+skipped (the pager through kettle's `:doc <path>`). Rich output and clear_output go
 through the course's own `kettle-display` crate, loaded once with `:dep` before the tests.
 """
 from __future__ import annotations
@@ -58,6 +58,8 @@ class KettleKernelTests(jupyter_kernel_test.KernelTests):
     code_clear_output = "kettle_display::clear_output(false);"
 
     code_inspect_sample = "Vec::new"
+    # `:doc <path>` shows rust-analyzer's documentation in the frontend's pager.
+    code_page_something = ":doc Vec::new"
 
     # History search uses glob patterns (messaging spec, history_request); must match only the
     # code of code_execute_result, because the suite's `unique` search expects one distinct hit.

@@ -238,7 +238,30 @@ impl<E: Evaluator> Shell<E> {
             );
         }
 
-        let outcome = {
+        let outcome = if let Some(target) = doc_command(&request.code) {
+            // `:doc <path>`: the documentation rust-analyzer has for <path>, in the frontend's
+            // pager (the `page` payload), the way `?` works in IPython.
+            match self.engine.inspect(target, target.chars().count(), 1) {
+                Some(data) => {
+                    let mut reply = self.execute_reply(ReplyStatus::Ok);
+                    reply.payload.push(serde_json::json!({
+                        "source": "page",
+                        "data": data,
+                        "start": 0,
+                    }));
+                    if store {
+                        self.history.record(count.0, &request.code, None);
+                    }
+                    self.reply(message, reply);
+                    return;
+                }
+                None => Outcome::Error {
+                    ename: "NotFound".to_owned(),
+                    evalue: format!("no documentation found for `{target}`"),
+                    traceback: vec![format!("no documentation found for `{target}`")],
+                },
+            }
+        } else {
             let out = &self.out;
             let stdin = &self.stdin;
             let stdin_inbox = &self.stdin_inbox;
@@ -361,6 +384,14 @@ impl<E: Evaluator> Shell<E> {
     }
 }
 
+/// The path of a `:doc <path>` cell, if the cell is one.
+fn doc_command(code: &str) -> Option<&str> {
+    let rest = code.trim().strip_prefix(":doc")?;
+    let target = rest.trim();
+    let separated = rest.starts_with([' ', '\t']);
+    (separated && !target.is_empty() && !target.contains('\n')).then_some(target)
+}
+
 /// Publishes one output event of a running cell.
 pub(super) fn publish_event(out: &Outgoing, parent: &crate::wire::Header, event: Event) {
     match event {
@@ -457,5 +488,23 @@ pub fn empty_comm_info() -> CommInfoReply {
     CommInfoReply {
         status: ReplyStatus::Ok,
         comms: BTreeMap::new(),
+    }
+}
+
+#[cfg(test)]
+mod doc_tests {
+    use super::doc_command;
+
+    #[test]
+    fn doc_takes_one_path_after_a_space() {
+        assert_eq!(doc_command(":doc Vec::new"), Some("Vec::new"));
+        assert_eq!(
+            doc_command("  :doc   std::thread::spawn \n"),
+            Some("std::thread::spawn")
+        );
+        assert_eq!(doc_command(":docs x"), None);
+        assert_eq!(doc_command(":doc"), None);
+        assert_eq!(doc_command(":doc a\nb"), None);
+        assert_eq!(doc_command("let doc = 1;"), None);
     }
 }

@@ -9,7 +9,8 @@ cannot drift from its tested twin:
     //@region threads.rs C4          the lines between `// [cell C4]` and `// [end]`, dedented
     //@file compile_fail/e0373.rs    a whole file (cells that must not compile)
 
-The fence's info string may carry cell tags: ```rust raises-exception
+The fence's info string may carry cell tags: ```rust raises-exception (`hide-input` also
+collapses the cell's source, for worked solutions)
 
 Usage:
     build_notebook.py notebooks/src/01-threads.md             # write notebooks/01-threads.ipynb, no outputs
@@ -84,6 +85,8 @@ def build(source: Path) -> nbformat.NotebookNode:
         tags = m.group("tags").split()
         if tags:
             cell.metadata["tags"] = tags
+        if "hide-input" in tags:  # worked solutions: collapsed until the reader opens them
+            cell.metadata["jupyter"] = {"source_hidden": True}
         cells.append(cell)
         pos = m.end()
     markdown(text[pos:])

@@ -3,7 +3,7 @@
 use crate::util::{Channel, EXECUTE_TIMEOUT, SharedKernel};
 use serde_json::json;
 
-static KERNEL: SharedKernel = SharedKernel::new(4);
+static KERNEL: SharedKernel = SharedKernel::new(5);
 
 #[test]
 fn compile_error_reports_ename_evalue_traceback_and_rustc_code() {
@@ -100,5 +100,30 @@ fn stop_on_error_false_lets_the_queue_run() {
         Some("4"),
         "{}",
         second.describe()
+    );
+}
+
+#[test]
+fn an_error_returned_with_question_mark_fails_the_cell() {
+    let mut k = KERNEL.take();
+    let c = k.execute("let n: i32 = \"forty\".parse()?;\nprintln!(\"not reached {n}\");");
+    assert_eq!(c.status(), "error", "{}", c.describe());
+    assert_eq!(c.error().content["ename"], "Error", "{}", c.describe());
+    assert!(
+        c.stream("stderr").contains("invalid digit"),
+        "{}",
+        c.describe()
+    );
+    assert!(
+        !c.stream("stdout").contains("not reached"),
+        "{}",
+        c.describe()
+    );
+    let next = k.execute("1 + 1");
+    assert_eq!(
+        next.result_text().as_deref(),
+        Some("2"),
+        "{}",
+        next.describe()
     );
 }

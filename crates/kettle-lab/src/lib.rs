@@ -11,6 +11,10 @@
 //! | C1–C3 InputReader | [`keyboard()`]: stdin, or the typist when nobody can type | `input()` in a notebook |
 //! | C4–C5 TempGetter | [`WeatherServer`] + [`get_temperature`] | OpenWeatherMap over the internet |
 //! | C6, X5 MuchCPU | [`muchcpu_program`]: a worker executable built with `rustc` | `multiprocessing.Process` |
+//! | C6, C8, C9–C11 | [`worker_path`]: the `kettle-worker` executable ([`worker_cmds`]) | `multiprocessing` children |
+//! | C8, C12 | [`ThreadPool`] with [`Future`] handles | `Pool`, `ThreadPoolExecutor` |
+//! | C9–C11 search engine | [`Corpus`]: generated files with known matches | the current directory's files |
+//! | C12 find_files | [`Tree`]: a generated directory tree with traps | the filesystem from `/` |
 //!
 //! The crate has no dependencies, so `:dep kettle-lab` builds in seconds in a notebook.
 //!
@@ -95,22 +99,40 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bmp;
 mod client;
+mod corpus;
+pub mod dns;
 mod error;
 mod http;
+pub mod images;
 mod keyboard;
 #[cfg(test)] // compiled here only for its unit test; the notebook gets it as source text
 mod muchcpu_worker;
+mod png;
+mod pool;
+pub mod rle;
 mod rng;
+mod scratch;
+pub mod sort_service;
+mod tree;
 mod typist;
 mod weather;
 mod worker;
+pub mod worker_cmds;
+mod worker_exe;
 
+pub use bmp::Bitmap;
 pub use client::{DEMO_APPID, fetch_json, get_temperature, weather_url};
+pub use corpus::Corpus;
 pub use error::LabError;
+pub use images::SampleImages;
 pub use keyboard::{Keyboard, TYPIST_PER_CHAR, UNATTENDED_VAR, keyboard};
+pub use pool::{Future, JobError, MapResult, ThreadPool};
+pub use tree::{TREE_FILES, Tree};
 pub use typist::{TYPED_TEXT, try_typist, typist};
 pub use weather::{
     BOOK_CITIES, CITIES, WEATHER_PATH, WeatherServer, WeatherServerBuilder, expected_temperature,
 };
 pub use worker::{MUCHCPU_SOURCE, muchcpu_program};
+pub use worker_exe::{WORKER_VAR, worker_command, worker_path};

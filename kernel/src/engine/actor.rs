@@ -496,7 +496,11 @@ impl Actor {
             let _ = self.ctx.execute(prelude::FRESH_TOKIO_RUNTIME);
             self.lock_sink().close();
         }
-        self.link.shared.cell().trailing_bundle = None;
+        {
+            let mut cell = self.link.shared.cell();
+            cell.trailing_bundle = None;
+            cell.question_mark_error = false;
+        }
         self.lock_sink().open(reply.clone());
         let child_pid = self.child_pid();
         self.watch.child_pid.store(child_pid, Ordering::SeqCst);
@@ -522,7 +526,11 @@ impl Actor {
         }
 
         self.watch.active.store(false, Ordering::SeqCst);
-        let trailing = self.link.shared.cell().trailing_bundle.take();
+        let (trailing, question_mark_error) = {
+            let mut cell = self.link.shared.cell();
+            let question_mark = std::mem::take(&mut cell.question_mark_error);
+            (cell.trailing_bundle.take(), question_mark)
+        };
         let interrupted = self.control.interrupted.load(Ordering::SeqCst);
         if matches!(result, Err(evcxr::Error::SubprocessTerminated(_))) {
             // The dead child's last output may still be in flight on its sockets.
@@ -541,6 +549,10 @@ impl Actor {
             Ok(_) if interrupted => outcome_of(report::interrupted_cooperatively()),
             Ok(_) => match panic {
                 Some(p) => outcome_of(report::panic(&p.thread, &p.location, &p.message)),
+                None if question_mark_error => outcome_of(report::other(
+                    "Error",
+                    "the cell stopped at `?` with the error shown above".to_owned(),
+                )),
                 None => Outcome::Ok { result: value },
             },
             Err(evcxr::Error::CompilationErrors(errors)) if !interrupted => {

@@ -35,6 +35,8 @@ const EVCXR_PREFIX: &str = "EVCXR_";
 const BEGIN_CONTENT: &str = "EVCXR_BEGIN_CONTENT ";
 const END_CONTENT: &str = "EVCXR_END_CONTENT";
 const INPUT_REQUEST: &str = "EVCXR_INPUT_REQUEST";
+/// Printed by evcxr's generated code when `?` returned an error from the cell.
+const QUESTION_MARK_ERROR: &str = "EVCXR_ERROR_OCCURRED";
 /// evcxr's own bookkeeping lines, handed back to it unchanged.
 const EVCXR_BOOKKEEPING: [&str; 3] = [
     "EVCXR_PANIC_NOTIFICATION",
@@ -61,6 +63,9 @@ pub(super) struct CellState {
     pub trailing_bundle: Option<MimeBundle>,
     /// Set by `evcxr_input` (`EVCXR_INPUT_REQUEST:`) lines, taken by the stdin watcher.
     pub input_request: Option<(String, bool)>,
+    /// The cell ended early through `?` (evcxr's `EVCXR_ERROR_OCCURRED`); the error itself was
+    /// printed on stderr by evcxr's generated code.
+    pub question_mark_error: bool,
 }
 
 pub(super) struct Shared {
@@ -390,7 +395,11 @@ impl StreamParser {
             let mut cell = shared.cell();
             cell.input_request = Some((prompt, password));
         } else {
-            shared.cell().evcxr_lines.push(marker.to_owned());
+            let mut cell = shared.cell();
+            if marker == QUESTION_MARK_ERROR {
+                cell.question_mark_error = true;
+            }
+            cell.evcxr_lines.push(marker.to_owned());
         }
     }
 
@@ -698,6 +707,7 @@ mod tests {
             shared.cell().evcxr_lines,
             vec!["EVCXR_ERROR_OCCURRED".to_owned()]
         );
+        assert!(shared.cell().question_mark_error);
     }
 
     #[test]

@@ -36,8 +36,7 @@ fn top_level_await_and_tokio_tasks_that_outlive_their_cell_and_rerun() {
     let mut k = KERNEL.take();
     k.execute_ok(":dep tokio = { version = \"1\", features = [\"full\"] }");
 
-    let c = k.execute("async { 6 * 7 }.await");
-    assert_eq!(c.result_text().as_deref(), Some("42"), "{}", c.describe());
+    k.assert_result("async { 6 * 7 }.await", "42");
 
     let first = k.execute(SPAWN_TICKER);
     assert_eq!(first.status(), "ok", "{}", first.describe());

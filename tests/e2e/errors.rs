@@ -50,13 +50,7 @@ fn panic_is_an_error_and_earlier_variables_survive() {
         "{error:#}"
     );
 
-    let after = k.execute("survivor + 1");
-    assert_eq!(
-        after.result_text().as_deref(),
-        Some("6"),
-        "{}",
-        after.describe()
-    );
+    k.assert_result("survivor + 1", "6");
 }
 
 #[test]
@@ -77,13 +71,7 @@ fn stop_on_error_aborts_the_queued_executes() {
     );
 
     // Only what was queued is aborted: the next request runs normally.
-    let next = k.execute("3");
-    assert_eq!(
-        next.result_text().as_deref(),
-        Some("3"),
-        "{}",
-        next.describe()
-    );
+    k.assert_result("3", "3");
 }
 
 #[test]
@@ -119,11 +107,5 @@ fn an_error_returned_with_question_mark_fails_the_cell() {
         "{}",
         c.describe()
     );
-    let next = k.execute("1 + 1");
-    assert_eq!(
-        next.result_text().as_deref(),
-        Some("2"),
-        "{}",
-        next.describe()
-    );
+    k.assert_result("1 + 1", "2");
 }

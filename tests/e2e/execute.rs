@@ -95,8 +95,7 @@ fn stdout_and_stderr_arrive_as_separate_streams() {
 fn variables_persist_across_cells() {
     let mut k = KERNEL.take();
     k.execute_ok("let persisted_x = 40;");
-    let c = k.execute("persisted_x + 2");
-    assert_eq!(c.result_text().as_deref(), Some("42"), "{}", c.describe());
+    k.assert_result("persisted_x + 2", "42");
 }
 
 #[test]

@@ -58,13 +58,7 @@ fn a_panic_names_its_message_location_and_thread_and_keeps_variables() {
         "no thread name and location: {text}"
     );
 
-    let after = k.execute("kept_after_panic + 1");
-    assert_eq!(
-        after.result_text().as_deref(),
-        Some("21"),
-        "{}",
-        after.describe()
-    );
+    k.assert_result("kept_after_panic + 1", "21");
 }
 
 #[test]
@@ -111,13 +105,7 @@ fn crash_is_reported_and_survived(k: &mut Kernel, variable: &str, crash: &str, w
         "the error does not list {variable} as lost: {text}"
     );
 
-    let next = k.execute("1 + 1");
-    assert_eq!(
-        next.result_text().as_deref(),
-        Some("2"),
-        "{}",
-        next.describe()
-    );
+    k.assert_result("1 + 1", "2");
     // The variable really is gone, and the kernel says so rather than crashing again.
     let gone = k.execute(variable);
     assert_eq!(gone.status(), "error", "{}", gone.describe());

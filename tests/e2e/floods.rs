@@ -124,13 +124,7 @@ fn a_million_lines_keep_the_kernel_responsive_and_end_with_one_truncation_notice
         out.len()
     );
 
-    let next = k.execute("1 + 1");
-    assert_eq!(
-        next.result_text().as_deref(),
-        Some("2"),
-        "{}",
-        next.describe()
-    );
+    k.assert_result("1 + 1", "2");
 }
 
 #[test]
@@ -163,11 +157,5 @@ fn fifty_threads_printing_at_full_speed_complete_with_every_line_in_order() {
         busiest_second(&c, "stdout")
     );
 
-    let next = k.execute("1 + 1");
-    assert_eq!(
-        next.result_text().as_deref(),
-        Some("2"),
-        "{}",
-        next.describe()
-    );
+    k.assert_result("1 + 1", "2");
 }

@@ -76,13 +76,7 @@ fn interrupt_cell(
 }
 
 fn next_cell_works(k: &mut Kernel) {
-    let next = k.execute("40 + 2");
-    assert_eq!(
-        next.result_text().as_deref(),
-        Some("42"),
-        "{}",
-        next.describe()
-    );
+    k.assert_result("40 + 2", "42");
 }
 
 #[test]
@@ -182,11 +176,5 @@ fn cooperative_code_stops_by_itself_and_keeps_its_variables() {
         "the cooperative loop did not get to stop by itself\n{}",
         c.describe()
     );
-    let after = k.execute("kept_by_cooperation + 1");
-    assert_eq!(
-        after.result_text().as_deref(),
-        Some("7"),
-        "{}",
-        after.describe()
-    );
+    k.assert_result("kept_by_cooperation + 1", "7");
 }

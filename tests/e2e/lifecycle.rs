@@ -56,13 +56,7 @@ fn interrupt_stops_an_endless_loop_and_the_kernel_keeps_working() {
     let interrupted = k.collect(&id);
     assert_eq!(interrupted.status(), "error", "{}", interrupted.describe());
 
-    let next = k.execute("1 + 1");
-    assert_eq!(
-        next.result_text().as_deref(),
-        Some("2"),
-        "{}",
-        next.describe()
-    );
+    k.assert_result("1 + 1", "2");
 }
 
 #[test]
@@ -95,11 +89,5 @@ fn sigint_interrupts_the_running_cell_instead_of_killing_the_kernel() {
         k.heartbeat(Duration::from_secs(10)),
         "the kernel died on SIGINT"
     );
-    let next = k.execute("1 + 1");
-    assert_eq!(
-        next.result_text().as_deref(),
-        Some("2"),
-        "{}",
-        next.describe()
-    );
+    k.assert_result("1 + 1", "2");
 }

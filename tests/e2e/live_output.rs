@@ -128,13 +128,7 @@ fn output_of_a_thread_that_outlives_its_cell_is_published_on_that_cell() {
     );
 
     // The kernel is still fine for the next cell.
-    let next = k.execute("1 + 1");
-    assert_eq!(
-        next.result_text().as_deref(),
-        Some("2"),
-        "{}",
-        next.describe()
-    );
+    k.assert_result("1 + 1", "2");
 }
 
 #[test]

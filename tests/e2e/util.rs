@@ -617,6 +617,19 @@ impl Kernel {
         }
     }
 
+    /// Runs `code` and checks that its `text/plain` result is `expected` (the "kernel still
+    /// works" check after a fault), showing everything the cell published when it is not.
+    pub fn assert_result(&mut self, code: &str, expected: &str) -> Collected {
+        let c = self.execute(code);
+        assert_eq!(
+            c.result_text().as_deref(),
+            Some(expected),
+            "{}",
+            c.describe()
+        );
+        c
+    }
+
     /// Executes `code` and panics unless it succeeded; for setup cells.
     pub fn execute_ok(&mut self, code: &str) -> Collected {
         let c = self.execute(code);

@@ -27,6 +27,8 @@ Metrics (medians):
                                cell returned; arrival minus stamp, over --lates cells
   interrupt_request -> idle    a `loop {}` cell, interrupted once it printed; from sending
                                interrupt_request to the cell's idle status, over --interrupts
+  resident memory              VmRSS of the kernel and of its descendants, after the first
+                               cell and after the trivial and variable cells
 
 The last three are measured for kettle only: evcxr_jupyter shows neither partial lines nor late
 output, and its interrupt does not stop a running loop.
@@ -94,12 +96,42 @@ class Started:
         self.kc.start_channels()
         return self
 
+    def pid(self):
+        """The kernel process's id (jupyter_client's local provisioner)."""
+        return self.km.provisioner.process.pid
+
     def __exit__(self, *exc):
         self.kc.stop_channels()
         try:
             self.km.shutdown_kernel(now=False)
         except Exception:
             self.km.shutdown_kernel(now=True)
+
+
+# Resident memory per kernel name, filled by `measure`: {moment: (kernel MiB, children MiB)}.
+MEMORY = {}
+
+
+def resident_mib(pid):
+    """Resident memory (VmRSS) of process `pid` and of all its descendants, in MiB."""
+    parent_of, rss = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        parent_of[int(entry.name)] = int(stat[stat.rfind(")") + 2:].split()[1])
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                rss[int(entry.name)] = int(line.split()[1]) / 1024
+    tree, i = [pid], 0
+    while i < len(tree):
+        tree.extend(c for c, p in parent_of.items() if p == tree[i])
+        i += 1
+    return rss.get(pid, 0.0), sum(rss.get(c, 0.0) for c in tree[1:])
 
 
 def measure(kernel_name, args, env):
@@ -115,8 +147,11 @@ def measure(kernel_name, args, env):
 
     with Started(kernel_name, env) as k:
         run_cell(k.kc, "1")  # warm up: the first cell waits for the engine
+        memory = {"idle after the first cell": resident_mib(k.pid())}
         trivial = [run_cell(k.kc, "let _ = 1;") for _ in range(args.runs)]
         defines = [run_cell(k.kc, f"let v{i} = vec![1, 2, 3];") for i in range(args.defines)]
+        memory[f"after {1 + args.runs + args.defines} cells"] = resident_mib(k.pid())
+    MEMORY[kernel_name] = memory
 
     return {
         "spawn -> kernel_info_reply": statistics.median(to_info),
@@ -302,6 +337,12 @@ def main():
     print_table(results)
     print()
     print_table(concurrency)
+    print()
+    print("resident memory (MiB): kernel process + the processes it started (evaluator, rustc)")
+    for spec, moments in MEMORY.items():
+        name = "kettle" if spec == "kettle-bench" else "evcxr"
+        for moment, (own, children) in moments.items():
+            print(f"  {name:7} {moment:26} {own:7.1f} + {children:7.1f}")
 
 
 if __name__ == "__main__":

@@ -54,8 +54,8 @@ fn a_panic_names_its_message_location_and_thread_and_keeps_variables() {
     );
     let text = error_text(&c);
     assert!(
-        text.contains("thread 'main' panicked at "),
-        "no thread name and location: {text}"
+        text.contains("thread 'main' panicked at cell line 2"),
+        "no thread name and cell line: {text}"
     );
 
     k.assert_result("kept_after_panic + 1", "21");

@@ -548,7 +548,17 @@ impl Actor {
         let outcome = match result {
             Ok(_) if interrupted => outcome_of(report::interrupted_cooperatively()),
             Ok(_) => match panic {
-                Some(p) => outcome_of(report::panic(&p.thread, &p.location, &p.message)),
+                Some(p) => {
+                    // The crate evcxr built for this cell, to find the panicking line in it.
+                    let generated = self.ctx.last_source().ok();
+                    outcome_of(report::panic(
+                        &p.thread,
+                        &p.location,
+                        &p.message,
+                        generated.as_deref(),
+                        code,
+                    ))
+                }
                 None if question_mark_error => outcome_of(report::other(
                     "Error",
                     "the cell stopped at `?` with the error shown above".to_owned(),

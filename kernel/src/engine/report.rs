@@ -146,14 +146,22 @@ fn render_one(
     }
 }
 
-/// A panic in the cell's own thread.
-pub fn panic(thread: &str, location: &str, message: &str) -> Report {
-    // Locations in `src/lib.rs` are in the crate evcxr generated around the cell; its line
-    // numbers mean nothing to the learner, so name the cell instead.
-    let location = if location.starts_with("src/lib.rs:") {
-        "this cell"
-    } else {
-        location
+/// A panic in the cell's own thread. `generated` is the source of the crate evcxr built for
+/// the cell (its `src/lib.rs`), when readable, and `cell` the code the learner wrote.
+pub fn panic(
+    thread: &str,
+    location: &str,
+    message: &str,
+    generated: Option<&str>,
+    cell: &str,
+) -> Report {
+    // Locations in `src/lib.rs` are in the crate evcxr generated around the cell; name the
+    // cell's own line instead, found by the text of the generated line.
+    let location = match location.strip_prefix("src/lib.rs:") {
+        Some(line_col) => {
+            cell_location(line_col, generated, cell).unwrap_or_else(|| "this cell".to_owned())
+        }
+        None => location.to_owned(),
     };
     let mut traceback = vec![format!(
         "{RED_BOLD}thread '{thread}' panicked{RESET} at {location}:"
@@ -163,6 +171,25 @@ pub fn panic(thread: &str, location: &str, message: &str) -> Report {
         ename: "panic".to_owned(),
         evalue: message.to_owned(),
         traceback,
+    }
+}
+
+/// "cell line N" for `line:column` of the generated source, when that line's text occurs
+/// exactly once in the cell.
+fn cell_location(line_col: &str, generated: Option<&str>, cell: &str) -> Option<String> {
+    let line: usize = line_col.split(':').next()?.parse().ok()?;
+    let text = generated?.lines().nth(line.checked_sub(1)?)?.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut found = cell
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == text)
+        .map(|(i, _)| i + 1);
+    match (found.next(), found.next()) {
+        (Some(n), None) => Some(format!("cell line {n}")),
+        _ => None,
     }
 }
 
@@ -214,5 +241,47 @@ pub fn other(ename: &str, evalue: String) -> Report {
         ename: ename.to_owned(),
         traceback: vec![format!("{RED_BOLD}{ename}{RESET}: {evalue}")],
         evalue,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_generated_code_is_located_on_the_cells_line() {
+        let generated = "fn wrapper() {\nlet v: Vec<u8> = Vec::new();\n    v[3];\n}\n";
+        let cell = "let v: Vec<u8> = Vec::new();\nv[3];";
+        let r = panic(
+            "main",
+            "src/lib.rs:3:5",
+            "index out of bounds",
+            Some(generated),
+            cell,
+        );
+        assert!(
+            r.traceback[0].contains("at cell line 2:"),
+            "{:?}",
+            r.traceback
+        );
+        // A line the cell does not contain, or contains twice: no guess.
+        let r = panic("main", "src/lib.rs:1:1", "boom", Some(generated), cell);
+        assert!(
+            r.traceback[0].contains("at this cell:"),
+            "{:?}",
+            r.traceback
+        );
+        let r = panic(
+            "main",
+            "/rustc/x/library/core/src/panicking.rs:9:1",
+            "boom",
+            None,
+            cell,
+        );
+        assert!(
+            r.traceback[0].contains("panicking.rs:9:1"),
+            "{:?}",
+            r.traceback
+        );
     }
 }

@@ -157,14 +157,19 @@ pub struct CompareResult {
 impl CompareResult {
     /// Median of the first variant ÷ median of variant `i` (`2.0` = twice as fast).
     pub fn speedup(&self, i: usize) -> f64 {
-        let base = self
-            .variants
-            .first()
-            .map_or(0.0, |v| v.median().as_secs_f64());
-        let this = self
-            .variants
-            .get(i)
-            .map_or(0.0, |v| v.median().as_secs_f64());
+        self.ratio(i, VariantResult::median)
+    }
+
+    /// Like [`speedup`](Self::speedup), from each variant's best (fastest) run: on a noisy,
+    /// shared machine the best runs are the ones least disturbed by other work.
+    pub fn best_speedup(&self, i: usize) -> f64 {
+        self.ratio(i, VariantResult::min)
+    }
+
+    fn ratio(&self, i: usize, stat: fn(&VariantResult) -> Duration) -> f64 {
+        let of = |v: Option<&VariantResult>| v.map_or(0.0, |v| stat(v).as_secs_f64());
+        let base = of(self.variants.first());
+        let this = of(self.variants.get(i));
         if this > 0.0 { base / this } else { 0.0 }
     }
 

@@ -27,6 +27,8 @@ fn table_text_is_golden() {
     let r = injected();
     assert_eq!(r.variants[1].median(), Duration::from_millis(110));
     assert!((r.speedup(1) - 405.0 / 110.0).abs() < 1e-9);
+    assert!((r.best_speedup(1) - 395.0 / 100.0).abs() < 1e-9);
+    assert_eq!(r.best_speedup(7), 0.0);
     let expected = "\
 sum of squares — 5 runs each, 4 cores available
 variant                median              min – max  speed-up  efficiency

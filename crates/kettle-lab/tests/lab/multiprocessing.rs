@@ -327,16 +327,11 @@ fn c8_prime_factor_with_a_pool_keeps_order() {
             factor_in_processes(&to_factor, cpus)
         })
         .run();
-    let best: Vec<f64> = result
-        .variants
-        .iter()
-        .map(|v| v.min().as_secs_f64())
-        .collect();
     println!(
         "pool speed-up on {cpus} cores: {:.2}× (medians), {:.2}× (best runs); processes {:.2}× (best runs)",
         result.speedup(1),
-        best[0] / best[1],
-        best[0] / best[2]
+        result.best_speedup(1),
+        result.best_speedup(2)
     );
     // [end]
     let pooled: Vec<Vec<u64>> = to_factor.par_iter().map(|&v| prime_factor(v)).collect();

@@ -55,16 +55,26 @@ fn inspect_describes_a_function_defined_in_the_cell() {
     let code = "// «doubler»\nfn double_it(x: i32) -> i32 { x * 2 }\nlet y = double_it(2);";
     // Cursor inside the call `double_it` on the last line.
     let cursor = chars(code) - chars("t(2);");
+    let (c, text) = inspect_found(&mut k, code, cursor);
+    assert!(text.contains("double_it"), "{c:#}");
+}
+
+/// Sends `inspect_request` with the cursor at code point `cursor`, checks that something was
+/// found, and returns the reply content and its `text/plain`.
+fn inspect_found(k: &mut crate::util::Kernel, code: &str, cursor: usize) -> (Value, String) {
     let reply = k.request(
         Channel::Shell,
         "inspect_request",
         json!({ "code": code, "cursor_pos": cursor, "detail_level": 0 }),
     );
-    let c = &reply.content;
+    let c = reply.content;
     assert_eq!(c["status"], "ok", "{c:#}");
     assert_eq!(c["found"], true, "{c:#}");
-    let text = c["data"]["text/plain"].as_str().unwrap_or_default();
-    assert!(text.contains("double_it"), "{c:#}");
+    let text = c["data"]["text/plain"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (c, text)
 }
 
 #[test]
@@ -73,15 +83,7 @@ fn inspect_describes_a_std_function() {
     let code = "let v: Vec<u8> = Vec::new();";
     // Cursor inside `new`.
     let cursor = chars("let v: Vec<u8> = Vec::ne");
-    let reply = k.request(
-        Channel::Shell,
-        "inspect_request",
-        json!({ "code": code, "cursor_pos": cursor, "detail_level": 0 }),
-    );
-    let c = &reply.content;
-    assert_eq!(c["status"], "ok", "{c:#}");
-    assert_eq!(c["found"], true, "{c:#}");
-    let text = c["data"]["text/plain"].as_str().unwrap_or_default();
+    let (c, text) = inspect_found(&mut k, code, cursor);
     assert!(text.contains("fn new"), "{c:#}");
 }
 

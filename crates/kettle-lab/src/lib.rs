@@ -10,8 +10,7 @@
 //! | C1–C3 InputReader | [`typist()`]: a thread typing into a pipe | a person at the keyboard |
 //! | C1–C3 InputReader | [`keyboard()`]: stdin, or the typist when nobody can type | `input()` in a notebook |
 //! | C4–C5 TempGetter | [`WeatherServer`] + [`get_temperature`] | OpenWeatherMap over the internet |
-//! | C6, X5 MuchCPU | [`muchcpu_program`]: a worker executable built with `rustc` | `multiprocessing.Process` |
-//! | C6, C8, C9–C11 | [`worker_path`]: the `kettle-worker` executable ([`worker_cmds`]) | `multiprocessing` children |
+//! | C6, X5, C8, C9–C11 | [`worker_path`]: the `kettle-worker` executable ([`worker_cmds`]) | `multiprocessing` children |
 //! | C8, C12 | [`ThreadPool`] with [`Future`] handles | `Pool`, `ThreadPoolExecutor` |
 //! | C9–C11 search engine | [`Corpus`]: generated files with known matches | the current directory's files |
 //! | C12 find_files | [`Tree`]: a generated directory tree with traps | the filesystem from `/` |
@@ -107,8 +106,6 @@ mod error;
 mod http;
 pub mod images;
 mod keyboard;
-#[cfg(test)] // compiled here only for its unit test; the notebook gets it as source text
-mod muchcpu_worker;
 mod png;
 mod pool;
 pub mod rle;
@@ -118,7 +115,6 @@ pub mod sort_service;
 mod tree;
 mod typist;
 mod weather;
-mod worker;
 pub mod worker_cmds;
 mod worker_exe;
 
@@ -134,5 +130,4 @@ pub use typist::{TYPED_TEXT, try_typist, typist};
 pub use weather::{
     BOOK_CITIES, CITIES, WEATHER_PATH, WeatherServer, WeatherServerBuilder, expected_temperature,
 };
-pub use worker::{MUCHCPU_SOURCE, muchcpu_program};
 pub use worker_exe::{WORKER_VAR, worker_command, worker_path};

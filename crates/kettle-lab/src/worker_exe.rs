@@ -85,7 +85,12 @@ fn build() -> io::Result<PathBuf> {
             "--manifest-path",
             WORKSPACE_MANIFEST,
         ])
-        .env("CARGO_TARGET_DIR", &target);
+        .env("CARGO_TARGET_DIR", &target)
+        // Compiled like a cell (evcxr builds cells at opt-level 2, incrementally; incremental
+        // builds generate different code for some loops), so a function the worker and a cell
+        // share, such as MuchCPU's, is the same machine code in a process and on a thread.
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "2")
+        .env("CARGO_PROFILE_RELEASE_INCREMENTAL", "true");
     // We may run inside cargo (tests) or inside the kernel's evaluation process: settings meant
     // for *that* build must not leak into this one.
     for var in [

@@ -541,53 +541,55 @@ fn x5_no_gil_cpu_work_scales_with_threads() {
     }
     // [cell X5]
     /// The chapter's MuchCPU loop: `iterations` rounds of work the optimiser cannot remove.
+    #[inline(never)] // so threads and the worker run the same machine code
     fn much_cpu(iterations: u64) -> u64 {
         let mut x = 0u64;
         for i in 0..iterations {
-            x = std::hint::black_box(x.wrapping_add(i));
+            x = x.rotate_left(5).wrapping_add(i); // needs the round before: cannot be skipped
         }
-        x
+        std::hint::black_box(x) // "used", even when the caller ignores it
     }
 
-    const WORK: u64 = 2_000_000_000; // in total, shared out between the workers
+    const WORK: u64 = 1_000_000_000; // in total, shared out between the workers
 
-    /// MuchCPU on `n` threads of this process, each doing `WORK / n`.
-    fn on_threads(n: u64, timeline: &Timeline) -> u64 {
+    /// MuchCPU on `n` threads of this process, each doing `WORK / n`; their results.
+    fn on_threads(n: u64, timeline: &Timeline) -> Vec<u64> {
         thread::scope(|s| {
             let workers: Vec<_> = (0..n)
                 .map(|i| {
                     s.spawn(move || timeline.span(format!("MuchCPU {i}"), || much_cpu(WORK / n)))
                 })
                 .collect();
-            workers.into_iter().map(|w| w.join().unwrap()).sum()
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
         })
     }
 
-    /// MuchCPU in `n` child processes (the worker program prints its pid, then its result).
-    fn in_processes(n: u64) -> (Vec<u32>, u64) {
-        let program = muchcpu_program().expect("rustc builds the worker program");
+    /// MuchCPU in `n` child processes (the worker program prints its pid, then its result):
+    /// their pids and results.
+    fn in_processes(n: u64) -> (Vec<u32>, Vec<u64>) {
         let children: Vec<_> = (0..n)
             .map(|_| {
-                Command::new(&program)
+                worker_command("muchcpu")
+                    .expect("kettle-worker is found or built")
                     .arg((WORK / n).to_string())
                     .stdout(Stdio::piped())
                     .spawn()
                     .unwrap()
             })
             .collect();
-        let mut pids = Vec::new();
-        let mut total = 0;
+        let (mut pids, mut results) = (Vec::new(), Vec::new());
         for child in children {
             let out = child.wait_with_output().unwrap(); // like Process.join()
             let text = String::from_utf8(out.stdout).unwrap();
             let mut lines = text.lines();
             pids.push(lines.next().unwrap().parse().unwrap());
-            total += lines.next().unwrap().parse::<u64>().unwrap();
+            results.push(lines.next().unwrap().parse::<u64>().unwrap());
         }
-        (pids, total)
+        (pids, results)
     }
 
     // The book's C6/C7 printout: which process did the work, and how long it took.
+    worker_path().expect("kettle-worker"); // found (or built, the first time) before the clock
     let start = Instant::now();
     let (pids, _) = in_processes(2);
     println!(
@@ -607,7 +609,7 @@ fn x5_no_gil_cpu_work_scales_with_threads() {
 
     // [cell X5-compare]
     let scratch = Timeline::new();
-    let result = Compare::new("MuchCPU, 2 billion rounds in total")
+    let result = Compare::new("MuchCPU, 1 billion rounds in total")
         .runs(5)
         .variant("1 thread", || on_threads(1, &scratch))
         .variant("2 threads", || on_threads(2, &scratch))
@@ -628,20 +630,33 @@ fn x5_no_gil_cpu_work_scales_with_threads() {
     );
 }
 
-/// The X5 cell's `much_cpu` and the worker program's must stay the same loop, or "threads vs
-/// processes" compares different work.
+/// The `much_cpu` of cells X5 and C6/C7 and the worker program's must stay the same loop, never
+/// inlined, or "threads vs processes" compares different machine code.
 #[test]
-fn x5_threads_and_processes_run_the_same_loop() {
-    // Compare token by token up to the loop's final `x`, ignoring layout and the import style.
+fn threads_and_processes_run_the_same_loop() {
+    // Token by token from the attribute to the returned `black_box(x)`, ignoring layout,
+    // comments, visibility and the import style.
     let loop_of = |src: &str| -> Vec<String> {
-        let src = src.replace("std::hint::black_box", "black_box");
-        let start = src.find("fn much_cpu(").expect("a much_cpu function");
-        let tokens: Vec<String> = src[start..].split_whitespace().map(str::to_owned).collect();
-        let end = tokens
-            .windows(2)
-            .position(|w| w == ["}", "x"])
-            .expect("the loop's end");
-        tokens[..end + 2].to_vec()
+        let src: String = src
+            .lines()
+            .map(|line| line.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .replace("std::hint::black_box", "black_box")
+            .replace("pub fn much_cpu(", "fn much_cpu(");
+        let tokens: Vec<String> = src.split_whitespace().map(str::to_owned).collect();
+        let start = tokens
+            .windows(3)
+            .position(|w| w == ["#[inline(never)]", "fn", "much_cpu(iterations:"])
+            .expect("a much_cpu function marked #[inline(never)]");
+        let end = start
+            + tokens[start..]
+                .iter()
+                .position(|t| t == "black_box(x)")
+                .expect("the function's end");
+        tokens[start..=end].to_vec()
     };
-    assert_eq!(loop_of(include_str!("threads.rs")), loop_of(MUCHCPU_SOURCE));
+    let worker = loop_of(include_str!("../../src/worker_cmds/muchcpu.rs"));
+    assert_eq!(loop_of(include_str!("threads.rs")), worker, "X5");
+    assert_eq!(loop_of(include_str!("multiprocessing.rs")), worker, "C6/C7");
 }

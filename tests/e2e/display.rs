@@ -4,7 +4,7 @@
 
 use crate::util::{Collected, Msg, SharedKernel};
 
-static KERNEL: SharedKernel = SharedKernel::new(7);
+static KERNEL: SharedKernel = SharedKernel::new(8);
 
 /// `data["text/html"]` of each `display_data`, in order.
 fn html_displays(c: &Collected) -> Vec<String> {
@@ -182,4 +182,43 @@ fn two_evcxr_content_blocks_are_two_separate_displays() {
         "markers leaked into stdout\n{}",
         c.describe()
     );
+}
+
+#[test]
+fn text_and_displays_appear_in_the_order_the_cell_made_them() {
+    let mut k = KERNEL.take();
+    let c = k.execute(
+        ":course\n\
+         for i in 0..5 {\n\
+             println!(\"text {i}\");\n\
+             kettle_display::display(kettle_display::html(format!(\"<b>{i}</b>\")));\n\
+         }\n\
+         eprintln!(\"done\");",
+    );
+    assert_eq!(c.status(), "ok", "{}", c.describe());
+    // Everything in publication order, as a frontend shows it.
+    let mut shown = Vec::new();
+    for m in &c.iopub {
+        match m.msg_type() {
+            "stream" => shown.extend(
+                m.content["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .lines()
+                    .map(str::to_owned),
+            ),
+            "display_data" => shown.push(
+                m.content["data"]["text/html"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+    }
+    let mut expected: Vec<String> = (0..5)
+        .flat_map(|i| [format!("text {i}"), format!("<b>{i}</b>")])
+        .collect();
+    expected.push("done".to_owned());
+    assert_eq!(shown, expected, "{}", c.describe());
 }

@@ -7,11 +7,16 @@
 //!   `EVCXR_BEGIN_CONTENT` blocks become displays, one per block (several MIME types printed
 //!   together form one display).
 //! - `display`: JSON lines from `kettle-display` (display, update, clear).
+//! - the ordered channel (a second, `SOCK_SEQPACKET` socket, see [`super::channel`]): what
+//!   cells write to stdout, stderr and display through std, in the order it was written. The
+//!   three connections above then carry only what bypasses std (C code, child processes) and
+//!   the end-of-cell sentinels.
 //! - `control`: the child says a cell started / finished; once the end-of-cell sentinel has come
 //!   through stdout, stderr and display we answer with evcxr's lines, so nothing a cell printed
 //!   can arrive after its reply.
 //! - `stdin`: one connection per cell, answered on demand by [`super::stdin`].
 
+use super::channel::{self, Tag};
 use super::output::{SharedSink, Sink};
 use super::runtime::{CELL_DONE, CELL_STARTED, GO, REPLY_END, SENTINEL_END, SENTINEL_START};
 use super::{Event, MimeBundle, StreamName, prelude};
@@ -30,6 +35,9 @@ const SENTINEL_TIMEOUT: Duration = Duration::from_secs(10);
 const STDOUT: usize = 0;
 const STDERR: usize = 1;
 const DISPLAY: usize = 2;
+/// The ordered channel, one sentinel for its three streams.
+const CHANNEL: usize = 3;
+const SENTINEL_STREAMS: usize = 4;
 
 const EVCXR_PREFIX: &str = "EVCXR_";
 const BEGIN_CONTENT: &str = "EVCXR_BEGIN_CONTENT ";
@@ -55,7 +63,7 @@ pub(super) struct CellState {
     /// until it delivers that cell's sentinel. Kept per stream rather than checked against
     /// `current` on arrival: on a busy machine a quick cell's sentinel can be read before its
     /// `started` line.
-    last_sentinel: [String; 3],
+    last_sentinel: [String; SENTINEL_STREAMS],
     evcxr_lines: Vec<String>,
     /// The kernel's end of this cell's stdin connection.
     pub stdin: Option<UnixStream>,
@@ -117,6 +125,12 @@ impl Link {
         std::thread::Builder::new()
             .name("kettle-runtime-accept".into())
             .spawn(move || accept_loop(listener, &accept_token, accept_shared))?;
+        let channels = channel::Listener::bind(&dir.join(channel::SOCKET_NAME))?;
+        let accept_shared = Arc::clone(&shared);
+        let accept_token = token.clone();
+        std::thread::Builder::new()
+            .name("kettle-channel-accept".into())
+            .spawn(move || accept_channels(channels, &accept_token, accept_shared))?;
         Ok(Link {
             dir,
             socket,
@@ -141,6 +155,68 @@ fn accept_loop(listener: UnixListener, token: &str, shared: Arc<Shared>) {
         let _ = std::thread::Builder::new()
             .name("kettle-runtime-conn".into())
             .spawn(move || serve_connection(stream, &token, shared));
+    }
+}
+
+fn accept_channels(listener: channel::Listener, token: &str, shared: Arc<Shared>) {
+    while let Ok(connection) = listener.accept() {
+        let shared = Arc::clone(&shared);
+        let token = token.to_owned();
+        let _ = std::thread::Builder::new()
+            .name("kettle-channel".into())
+            .spawn(move || read_channel(connection, &token, &shared));
+    }
+}
+
+/// Reads one child's ordered channel: every packet is handled before the next is read, so
+/// the sink's queue receives stdout, stderr and displays in the order the cell wrote them.
+fn read_channel(connection: channel::Connection, token: &str, shared: &Shared) {
+    let mut buf = Vec::new();
+    let hello_ok = match connection.receive(&mut buf) {
+        Ok(Some((Tag::Hello, _, hello))) => hello
+            .strip_suffix(b" channel")
+            .is_some_and(|given| constant_time_eq(given, token.as_bytes())),
+        _ => false,
+    };
+    if !hello_ok {
+        eprintln!("kettle: rejected a channel connection without the right token");
+        return;
+    }
+    let mut stdout = StreamParser::on(StreamName::Stdout, CHANNEL);
+    let mut stderr = StreamParser::on(StreamName::Stderr, CHANNEL);
+    let mut display = Vec::new();
+    while let Ok(Some((tag, more, payload))) = connection.receive(&mut buf) {
+        match tag {
+            Tag::Stdout | Tag::Stderr => {
+                let parser = if tag == Tag::Stdout {
+                    &mut stdout
+                } else {
+                    &mut stderr
+                };
+                parser.feed_write(payload, !more, shared);
+                parser.flush_text(shared);
+            }
+            Tag::Display => {
+                display.extend_from_slice(payload);
+                while let Some(end) = display.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = display.drain(..=end).collect();
+                    display_line(String::from_utf8_lossy(&line).trim_end(), CHANNEL, shared);
+                }
+            }
+            Tag::Sentinel => {
+                stdout.end_of_cell(shared);
+                stderr.end_of_cell(shared);
+                let line = payload.strip_suffix(b"\n").unwrap_or(payload);
+                sentinel_arrived(shared, CHANNEL, sentinel_id(line).unwrap_or_default());
+            }
+            Tag::Hello => {}
+        }
+    }
+    // The child is gone: whatever it wrote last is still shown.
+    for parser in [&mut stdout, &mut stderr] {
+        let rest = std::mem::take(&mut parser.pending);
+        parser.classify(&rest, true, shared);
+        parser.end_of_cell(shared);
     }
 }
 
@@ -282,27 +358,45 @@ struct StreamParser {
     content: Option<(String, String)>,
     /// Blocks printed together, forming one display.
     bundle: MimeBundle,
-    /// [`STDOUT`] or [`STDERR`].
+    /// Where the bytes come from: [`STDOUT`], [`STDERR`] or [`CHANNEL`].
     index: usize,
 }
 
 impl StreamParser {
+    /// A parser for the fd socket of `name`.
     fn new(name: StreamName) -> StreamParser {
+        StreamParser::on(
+            name,
+            match name {
+                StreamName::Stdout => STDOUT,
+                StreamName::Stderr => STDERR,
+            },
+        )
+    }
+
+    /// A parser for `name`'s bytes arriving on sentinel stream `index`.
+    fn on(name: StreamName, index: usize) -> StreamParser {
         StreamParser {
             name,
             pending: Vec::new(),
             text: String::new(),
             content: None,
             bundle: MimeBundle::new(),
-            index: match name {
-                StreamName::Stdout => STDOUT,
-                StreamName::Stderr => STDERR,
-            },
+            index,
         }
     }
 
-    /// Feeds bytes; returns how many end-of-cell sentinels they contained.
+    /// Feeds bytes read from a byte stream (a write may arrive in pieces); returns how many
+    /// end-of-cell sentinels they contained.
     fn feed(&mut self, bytes: &[u8], shared: &Shared) -> u8 {
+        self.feed_write(bytes, false, shared)
+    }
+
+    /// Feeds bytes; `write_complete` says they end one `write` of the cell (the channel knows).
+    /// evcxr prints each marker line with one write, so a tail that merely *looks like* the
+    /// start of a marker (`print!("ONE")` ends in `E`) cannot become one when its write is
+    /// complete: it is shown now, before whatever the cell writes next to another stream.
+    fn feed_write(&mut self, bytes: &[u8], write_complete: bool, shared: &Shared) -> u8 {
         self.pending.extend_from_slice(bytes);
         let mut sentinels = 0;
         while let Some(at) = find(&self.pending, SENTINEL_START) {
@@ -320,7 +414,7 @@ impl StreamParser {
         }
         // Complete lines can be classified now; an incomplete tail is user text unless it could
         // still become a marker or a sentinel.
-        let keep = held_back_len(&self.pending);
+        let keep = held_back_len(&self.pending, write_complete);
         let ready: Vec<u8> = self.pending.drain(..self.pending.len() - keep).collect();
         self.classify(&ready, false, shared);
         sentinels
@@ -456,9 +550,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// How many bytes at the end of `pending` must wait for more input: the unfinished last line
-/// when it starts (or has, after user text) something that may grow into a marker, or a prefix
-/// of the sentinel.
-fn held_back_len(pending: &[u8]) -> usize {
+/// when it starts (or has, after user text) something that may grow into a marker, or, unless
+/// `write_complete`, a prefix of a marker or of the sentinel.
+fn held_back_len(pending: &[u8], write_complete: bool) -> usize {
     let line_start = pending
         .iter()
         .rposition(|&b| b == b'\n')
@@ -473,6 +567,9 @@ fn held_back_len(pending: &[u8]) -> usize {
         if let Some(at) = find(tail, pattern) {
             return tail.len() - at;
         }
+    }
+    if write_complete {
+        return 0;
     }
     // The tail ends with the beginning of a marker or of the sentinel.
     let mut keep = 0;
@@ -531,17 +628,22 @@ fn read_display(stream: UnixStream, shared: &Shared) {
             sentinel_arrived(shared, DISPLAY, id);
             continue;
         }
-        if let Some(request) = input_op(&line) {
-            shared.cell().input_request = Some(request);
-            continue;
+        display_line(&line, DISPLAY, shared);
+    }
+}
+
+/// One `kettle-display` line that arrived on sentinel stream `index`.
+fn display_line(line: &str, index: usize, shared: &Shared) {
+    if let Some(request) = input_op(line) {
+        shared.cell().input_request = Some(request);
+        return;
+    }
+    match display_event(line) {
+        Some(event) => {
+            let late = is_late(shared, index);
+            shared.sink().event(event, late)
         }
-        match display_event(&line) {
-            Some(event) => {
-                let late = is_late(shared, DISPLAY);
-                shared.sink().event(event, late)
-            }
-            None => eprintln!("kettle: ignored a malformed display message"),
-        }
+        None => eprintln!("kettle: ignored a malformed display message"),
     }
 }
 
@@ -697,6 +799,28 @@ mod tests {
     }
 
     #[test]
+    fn a_complete_write_ending_like_a_marker_is_shown_at_once() {
+        let (shared, rx) = shared();
+        let mut parser = StreamParser::on(StreamName::Stdout, CHANNEL);
+        // From a byte stream, "ONE" might still grow into "EVCXR_...": held back.
+        parser.feed(b"ONE", &shared);
+        parser.flush_text(&shared);
+        shared.sink().publish_queued();
+        assert_eq!(texts(&rx), "ON");
+        // From the channel, the write is known to be complete: shown whole.
+        parser.feed_write(b"TWOE", true, &shared);
+        parser.flush_text(&shared);
+        shared.sink().publish_queued();
+        assert_eq!(texts(&rx), "ETWOE");
+        // A marker in a later write is still recognised.
+        parser.feed_write(b"EVCXR_ERROR_OCCURRED\n", true, &shared);
+        assert_eq!(
+            shared.cell().evcxr_lines,
+            vec!["EVCXR_ERROR_OCCURRED".to_owned()]
+        );
+    }
+
+    #[test]
     fn a_marker_split_across_reads_is_not_shown_as_text() {
         let (shared, rx) = shared();
         let mut feed = parser_for_tests(StreamName::Stdout);
@@ -756,6 +880,8 @@ mod tests {
         err(&sentinel("t-1"), &shared);
         assert!(!shared.cell().all_streams_ended("t-1"));
         sentinel_arrived(&shared, DISPLAY, "t-1");
+        assert!(!shared.cell().all_streams_ended("t-1"));
+        sentinel_arrived(&shared, CHANNEL, "t-1");
         assert!(shared.cell().all_streams_ended("t-1"));
     }
 

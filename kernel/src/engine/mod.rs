@@ -79,6 +79,7 @@ pub type Inspection = Option<MimeBundle>;
 
 mod actor;
 mod build_progress;
+pub mod channel;
 pub mod course;
 mod link;
 mod offsets;

@@ -2,10 +2,11 @@
 //! or, between cells, to the late-output channel (output of threads a cell left running), and
 //! enforces the per-cell output cap.
 //!
-//! Text from stdout and stderr (read by two threads, from two sockets) goes into one queue in
-//! the order it arrived, and a publisher sends the queue every [`PUBLISH_EVERY`], merging
-//! neighbouring pieces of the same stream: a thread's interleaved `println!`/`eprintln!` keep
-//! their order, and a flood becomes at most one message per stream per tick.
+//! Text from stdout and stderr goes into one queue in the order it arrived (the order the cell
+//! wrote it, for what comes through the ordered channel, see [`super::channel`]), and a publisher
+//! sends the queue every [`PUBLISH_EVERY`], merging neighbouring pieces of the same stream: a
+//! thread's interleaved `println!`/`eprintln!` keep their order, and a flood becomes at most one
+//! message per stream per tick. A display first publishes the text queued before it.
 
 use super::prelude::PanicReport;
 use super::{Event, StreamName};

@@ -19,17 +19,20 @@
 //!   for evcxr), `stdout` and `stderr` connections on fds 1 and 2, a `display` connection for
 //!   rich output from `kettle-display` (its fd is in `KETTLE_DISPLAY_FD`), and a new `stdin`
 //!   connection on fd 0 for every cell, so the kernel can end one cell's input without ending
-//!   the next one's.
+//!   the next one's. What cells write to fds 1, 2 and the display fd through std goes to the
+//!   kernel on one more connection, in order ([`super::channel`]).
 //!
 //! After a cell the loop flushes the user's stdout (cells link their own copy of std, whose
 //! buffer ours cannot reach: the prelude exports `kettle_flush` for that) and writes an
-//! end-of-cell [`sentinel`] on stdout, stderr and display; the kernel acknowledges once all three
-//! arrived, so every byte of a cell's output is published before the cell's reply.
+//! end-of-cell [`sentinel`] on stdout, stderr, display and the channel; the kernel acknowledges
+//! once all four arrived, so every byte of a cell's output is published before the cell's reply.
 
 use std::ffi::{CString, OsString};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+
+use super::channel;
 
 /// Path of the kernel's Unix socket, set in the child's environment by the kernel.
 pub(super) const SOCKET_ENV: &str = "KETTLE_RUNTIME_SOCKET";
@@ -162,11 +165,17 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
     let _evcxr_stderr = move_away(2)?;
 
     let mut control = connect(&socket, &token, "control")?;
-    let mut stdout = connect(&socket, &token, "stdout")?;
-    let mut stderr = connect(&socket, &token, "stderr")?;
-    let mut display = connect(&socket, &token, "display")?;
+    let stdout = connect(&socket, &token, "stdout")?;
+    let stderr = connect(&socket, &token, "stderr")?;
+    let display = connect(&socket, &token, "display")?;
     install(&stdout, 1)?;
     install(&stderr, 2)?;
+    channel::activate(
+        channel::connect(&socket, &token)?,
+        1,
+        2,
+        display.as_raw_fd(),
+    );
     // SAFETY: the child is still single-threaded here (no cell has run), so nothing reads the
     // environment concurrently.
     unsafe { std::env::set_var(DISPLAY_FD_ENV, display.as_raw_fd().to_string()) };
@@ -212,11 +221,13 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
         }
         libraries.push(library);
 
-        // The sockets, not fds 1/2: user code may have redirected those.
+        // The sockets, not fds 1/2: user code may have redirected those. Written directly: the
+        // display fd is one the channel takes writes from.
         let end = sentinel(&id);
-        stdout.write_all(&end)?;
-        stderr.write_all(&end)?;
-        display.write_all(&end)?;
+        for fd in [&stdout, &stderr, &display] {
+            channel::write_direct(fd.as_raw_fd(), &end)?;
+        }
+        channel::send_sentinel(&end)?;
         writeln!(control, "{CELL_DONE} {id}")?;
         loop {
             reply.clear();

@@ -5,8 +5,9 @@ Jupyter client. Not a test: it prints a table of medians.
 Run (after a release build of kettle):
 
     CARGO_TARGET_DIR=$HOME/.cache/kettle-target cargo build --release -p kettle
-    python3 tests/bench/bench.py [--kettle PATH] [--spawns 3] [--runs 20] [--defines 5]
-                                 [--prints 100] [--lates 5] [--interrupts 5]
+    python3 tests/bench/bench.py [--kettle PATH] [--spawns 3] [--think 3] [--runs 20]
+                                 [--defines 5] [--dep-spawns 2] [--prints 100] [--lates 5]
+                                 [--interrupts 5]
 
 The script creates (once) a venv in $HOME/.cache/kettle-bench-venv with `jupyter_client` and
 re-runs itself inside it. kettle is started from a throwaway kernelspec pointing at the binary
@@ -18,6 +19,11 @@ user's evcxr.toml or init.evcxr cannot skew the numbers.
 Metrics (medians):
   spawn -> kernel_info_reply   process start until the first kernel_info_reply
   spawn -> first `1` done      process start until the execute_reply of the first cell
+  first variable, after N s    in the same fresh kernel, --think seconds after the first cell
+                               (a learner reading on): one `let first = vec![1, 2, 3];`
+  rayon, first use             a fresh kernel's first `:dep rayon` cell using a parallel
+                               iterator (kettle: after `kettle warm`; evcxr_jupyter compiles)
+  tokio (full), first use      then a `:dep tokio` cell running a runtime, same kernel
   trivial statement            one `let _ = 1;` cell, over --runs cells
   cell defining a variable     one `let vN = vec![1, 2, 3];` cell, over --defines cells
   print! -> iopub stream       one cell prints --prints wall-clock stamps without a newline,
@@ -56,8 +62,29 @@ def ensure_venv():
     python = VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "jupyter_client"], check=True)
+    # nbclient (for notebooks.py) brings jupyter_client and nbformat.
+    if subprocess.run([str(python), "-c", "import nbclient"], capture_output=True).returncode:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "nbclient"], check=True)
     os.execv(str(python), [str(python), *sys.argv])
+
+
+def kettle_kernelspec(tmp, kettle):
+    """Installs a throwaway kernelspec `kettle-bench` for the binary `kettle` under `tmp` (found
+    through JUPYTER_PATH); returns the environment for kernels: an empty EVCXR_CONFIG_DIR, so a
+    user's evcxr.toml or init.evcxr cannot skew the numbers."""
+    spec_dir = tmp / "kernels" / "kettle-bench"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [str(kettle.resolve()), "kernel", "--connection-file", "{connection_file}"],
+        "display_name": "kettle (bench)",
+        "language": "rust",
+        "interrupt_mode": "message",
+    }))
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in [str(tmp), os.environ.get("JUPYTER_PATH", "")] if p)
+    config_dir = tmp / "evcxr-config"
+    config_dir.mkdir()
+    return {**os.environ, "EVCXR_CONFIG_DIR": str(config_dir)}
 
 
 def wait_reply(kc, msg_id):
@@ -136,7 +163,7 @@ def resident_mib(pid):
 
 def measure(kernel_name, args, env):
     """All metrics for one kernel, as {metric: median seconds}."""
-    to_info, to_first = [], []
+    to_info, to_first, first_var = [], [], []
     for _ in range(args.spawns):
         with Started(kernel_name, env) as k:
             reply = wait_reply(k.kc, k.kc.kernel_info())
@@ -144,6 +171,15 @@ def measure(kernel_name, args, env):
             assert reply["msg_type"] == "kernel_info_reply", reply
             run_cell(k.kc, "1")
             to_first.append(time.monotonic() - k.spawned)
+            time.sleep(args.think)
+            first_var.append(run_cell(k.kc, "let first = vec![1, 2, 3];"))
+
+    rayon, tokio = [], []
+    for _ in range(args.dep_spawns):
+        with Started(kernel_name, env) as k:
+            run_cell(k.kc, "1")
+            rayon.append(run_cell(k.kc, RAYON_CELL))
+            tokio.append(run_cell(k.kc, TOKIO_CELL))
 
     with Started(kernel_name, env) as k:
         run_cell(k.kc, "1")  # warm up: the first cell waits for the engine
@@ -156,9 +192,24 @@ def measure(kernel_name, args, env):
     return {
         "spawn -> kernel_info_reply": statistics.median(to_info),
         "spawn -> first `1` done": statistics.median(to_first),
+        f"first variable, after {args.think:g} s": statistics.median(first_var),
         "trivial statement": statistics.median(trivial),
         "cell defining a variable": statistics.median(defines),
+        "rayon, first use": statistics.median(rayon),
+        "tokio (full), first use": statistics.median(tokio),
     }
+
+
+# The dependency lines exactly as the notebooks (and `kettle warm`) write them.
+RAYON_CELL = '\n'.join([
+    ':dep rayon = "1"',
+    "use rayon::prelude::*;",
+    "(0..1000u64).into_par_iter().sum::<u64>()",
+])
+TOKIO_CELL = '\n'.join([
+    ':dep tokio = { version = "1", features = ["full"] }',
+    "tokio::runtime::Runtime::new().unwrap().block_on(async { 1 + 1 })",
+])
 
 
 # Microseconds since the Unix epoch, as the stamps the cells print.
@@ -296,6 +347,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kettle", type=Path, default=DEFAULT_KETTLE, help="kettle binary")
     parser.add_argument("--spawns", type=int, default=3, help="kernel starts per kernel")
+    parser.add_argument("--think", type=float, default=3.0,
+                        help="seconds between the first cell and the first variable")
+    parser.add_argument("--dep-spawns", type=int, default=2,
+                        help="fresh kernels timing their first rayon and tokio cells")
     parser.add_argument("--runs", type=int, default=20, help="trivial cells per kernel")
     parser.add_argument("--defines", type=int, default=5, help="variable-defining cells")
     parser.add_argument("--prints", type=int, default=100, help="partial-line prints timed")
@@ -306,22 +361,7 @@ def main():
         sys.exit(f"no kettle binary at {args.kettle}; build it or pass --kettle")
 
     with tempfile.TemporaryDirectory(prefix="kettle-bench-") as tmp:
-        tmp = Path(tmp)
-        # A throwaway kernelspec for kettle, found through JUPYTER_PATH.
-        spec_dir = tmp / "kernels" / "kettle-bench"
-        spec_dir.mkdir(parents=True)
-        (spec_dir / "kernel.json").write_text(json.dumps({
-            "argv": [str(args.kettle.resolve()), "kernel", "--connection-file",
-                     "{connection_file}"],
-            "display_name": "kettle (bench)",
-            "language": "rust",
-            "interrupt_mode": "message",
-        }))
-        os.environ["JUPYTER_PATH"] = os.pathsep.join(
-            p for p in [str(tmp), os.environ.get("JUPYTER_PATH", "")] if p)
-        config_dir = tmp / "evcxr-config"
-        config_dir.mkdir()
-        env = {**os.environ, "EVCXR_CONFIG_DIR": str(config_dir)}
+        env = kettle_kernelspec(Path(tmp), args.kettle)
 
         results = {}
         print("measuring kettle ...", file=sys.stderr)

@@ -106,6 +106,14 @@ fn crash_is_reported_and_survived(k: &mut Kernel, variable: &str, crash: &str, w
     );
 
     k.assert_result("1 + 1", "2");
+    // The new process has the prelude again: a panic is still the cell's error.
+    let panicked = k.execute("panic!(\"after the restart\")");
+    assert_eq!(
+        panicked.reply.content["ename"],
+        "panic",
+        "{}",
+        panicked.describe()
+    );
     // The variable really is gone, and the kernel says so rather than crashing again.
     let gone = k.execute(variable);
     assert_eq!(gone.status(), "error", "{}", gone.describe());

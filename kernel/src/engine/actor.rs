@@ -342,6 +342,8 @@ struct Actor {
     /// Whether evcxr runs cells inside a tokio runtime (it switches after the first cell that
     /// uses `.await`).
     async_mode: bool,
+    /// The child loads the prelude as a library (see [`prelude::library`]), not as a cell.
+    prelude_in_library: bool,
 }
 
 fn run_actor(
@@ -475,8 +477,16 @@ impl Actor {
             .env(SOCKET_ENV, &link.socket)
             .env(TOKEN_ENV, &link.token)
             .env("KETTLE_INTERRUPT_FILE", link.interrupt_file());
+        // Built (or found) while evcxr starts, which takes seconds.
+        let prelude_build = std::thread::Builder::new()
+            .name("kettle-prelude-build".into())
+            .spawn(prelude::library);
         let (mut eval, outputs) =
             EvalContext::with_subprocess_command(child).map_err(|e| e.to_string())?;
+        let prelude_library = prelude_build.ok().and_then(|b| b.join().ok().flatten());
+        link.shared.cell().prelude_library = prelude_library
+            .as_ref()
+            .map(|path| path.to_string_lossy().into_owned());
         if let Some(level) = &config.opt_level {
             eval.set_opt_level(level).map_err(|e| e.to_string())?;
         }
@@ -486,6 +496,7 @@ impl Actor {
         stdin::spawn_watcher(Arc::clone(&link.shared), Arc::clone(&watch))
             .map_err(|e| format!("cannot start the stdin watcher: {e}"))?;
         Ok(Actor {
+            prelude_in_library: prelude_library.is_some(),
             ctx: CommandContext::with_eval_context(eval),
             sink,
             control,
@@ -500,9 +511,13 @@ impl Actor {
     }
 
     /// Installs the panic hook and the flusher in the (new) child process. Its output, if any,
-    /// goes where output between cells goes: it is not part of any cell.
+    /// goes where output between cells goes: it is not part of any cell. With the prelude
+    /// library there is nothing to do: the child loads it before its next cell.
     fn run_prelude(&mut self) {
-        if let Err(error) = self.ctx.execute(prelude::CODE) {
+        if self.prelude_in_library {
+            return;
+        }
+        if let Err(error) = self.ctx.execute(&prelude::cell()) {
             eprintln!("kettle: the prelude failed: {error}");
         }
         self.link.shared.cell().trailing_bundle = None;

@@ -74,6 +74,8 @@ pub(super) struct CellState {
     /// The cell ended early through `?` (evcxr's `EVCXR_ERROR_OCCURRED`); the error itself was
     /// printed on stderr by evcxr's generated code.
     pub question_mark_error: bool,
+    /// The prelude library, named to the child in every `go` (it loads it once).
+    pub prelude_library: Option<String>,
 }
 
 pub(super) struct Shared {
@@ -302,9 +304,13 @@ fn serve_control(stream: UnixStream, shared: &Shared) {
             let mut cell = shared.cell();
             cell.child_running = true;
             cell.current = id.to_owned();
+            let go = match &cell.prelude_library {
+                Some(path) => format!("{GO} {path}"),
+                None => GO.to_owned(),
+            };
             shared.changed.notify_all();
             drop(cell);
-            if writeln!(writer, "{GO}").is_err() {
+            if writeln!(writer, "{go}").is_err() {
                 break;
             }
         } else if let Some(id) = line.strip_prefix(CELL_DONE).map(str::trim) {

@@ -53,7 +53,8 @@ pub(super) const CELL_STARTED: &str = "started";
 pub(super) const CELL_DONE: &str = "done";
 /// Control line, kernel to child: go ahead with the cell announced by `started`. Waiting for
 /// it means the kernel knows a cell runs before the cell's first output arrives, so none of
-/// that output is mistaken for output between cells.
+/// that output is mistaken for output between cells. `go <path>` also names the prelude
+/// library ([`super::prelude::library`]), which the child loads before its first cell.
 pub(super) const GO: &str = "go";
 /// Control line, kernel to child: the end of the lines to pass to evcxr.
 pub(super) const REPLY_END: &str = "\x01end";
@@ -115,6 +116,28 @@ fn install(source: &impl AsRawFd, target: RawFd) -> std::io::Result<()> {
 
 type CellFn = extern "C" fn(*mut std::ffi::c_void) -> *mut std::ffi::c_void;
 type FlushFn = extern "C" fn();
+type InitFn = extern "C" fn();
+
+/// Loads the prelude library and runs its init on this thread (the one that runs cells);
+/// returns its `kettle_flush`.
+fn load_prelude(path: &str) -> std::io::Result<FlushFn> {
+    let library = Library::open(path)?;
+    let (Some(init), Some(flush)) = (
+        library.symbol("kettle_prelude_init"),
+        library.symbol("kettle_flush"),
+    ) else {
+        return Err(std::io::Error::other(format!(
+            "{path} lacks the prelude's functions"
+        )));
+    };
+    // `library` is never unloaded (Library has no Drop): the flusher thread and the panic hook
+    // live in it.
+    // SAFETY: the prelude defines both as `extern "C" fn()` (prelude::LIBRARY).
+    unsafe {
+        std::mem::transmute::<*mut std::ffi::c_void, InitFn>(init)();
+        Ok(std::mem::transmute::<*mut std::ffi::c_void, FlushFn>(flush))
+    }
+}
 
 /// A loaded cell library. Never unloaded: thread-local destructors and threads the cell started
 /// may still point into it.
@@ -186,6 +209,8 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
     let commands = BufReader::new(std::fs::File::from(commands));
     let mut cells = 0u64;
     let mut reply = String::new();
+    // The prelude's flush, once its library is loaded (else cells carry `kettle_flush`).
+    let mut prelude_flush: Option<FlushFn> = None;
     for line in commands.lines() {
         let line = line?;
         // evcxr's regex is "LOAD_AND_RUN ([^ ]+) ([^ ]+)"; anything else is not for us.
@@ -202,10 +227,23 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
         let id = format!("{}-{cells}", std::process::id());
         writeln!(control, "{CELL_STARTED} {id}")?;
         reply.clear();
-        if replies.read_line(&mut reply)? == 0 || reply.trim_end() != GO {
+        replies.read_line(&mut reply)?;
+        let go = reply.trim_end();
+        let Some(prelude) = go
+            .strip_prefix(GO)
+            .filter(|rest| rest.is_empty() || rest.starts_with(' '))
+        else {
             return Err(std::io::Error::other(
                 "the kernel did not acknowledge the cell",
             ));
+        };
+        let prelude = prelude.trim();
+        if prelude_flush.is_none() && !prelude.is_empty() {
+            match load_prelude(prelude) {
+                Ok(flush) => prelude_flush = Some(flush),
+                // Shown with the cell: panics will not be reported as its errors.
+                Err(error) => eprintln!("kettle: could not load the prelude: {error}"),
+            }
         }
 
         let library = Library::open(path)?;
@@ -215,7 +253,9 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
         // SAFETY: evcxr generated this symbol with exactly this signature; the store pointer
         // is the one the previous cell returned (null for the first).
         store = unsafe { std::mem::transmute::<*mut std::ffi::c_void, CellFn>(cell)(store) };
-        if let Some(flush) = library.symbol("kettle_flush") {
+        if let Some(flush) = prelude_flush {
+            flush();
+        } else if let Some(flush) = library.symbol("kettle_flush") {
             // SAFETY: the prelude defines `kettle_flush` as `extern "C" fn()`.
             unsafe { std::mem::transmute::<*mut std::ffi::c_void, FlushFn>(flush)() };
         }

@@ -5,7 +5,7 @@
 
 use crate::util::{Collected, Kernel, SharedKernel};
 
-static KERNEL: SharedKernel = SharedKernel::new(6);
+static KERNEL: SharedKernel = SharedKernel::new(7);
 
 /// `s` without ANSI colour sequences (`ESC [ ... m`), as a reader sees the traceback.
 fn plain(s: &str) -> String {
@@ -161,5 +161,16 @@ fn a_stack_overflow_is_reported_and_the_next_cell_works() {
         "fn down(n: u64) -> u64 { let pad = [n; 64]; std::hint::black_box(&pad); down(n + 1) + pad[0] }\n\
          down(0);",
         &["overflow", "SIGSEGV", "SIGABRT"],
+    );
+}
+
+#[test]
+fn the_prelude_is_a_library_loaded_in_the_process_running_cells() {
+    // The panic hook and flusher come from a library the runtime loads (one evaluation less per
+    // start), not from a cell; a kernel that silently fell back would still pass the tests above.
+    let mut k = KERNEL.take();
+    k.assert_result(
+        "std::fs::read_to_string(\"/proc/self/maps\").unwrap().contains(\"libkettle_prelude\")",
+        "true",
     );
 }

@@ -228,7 +228,11 @@ fn a_child_process_writing_to_the_inherited_fd_1_is_shown() {
 fn stdout_redirected_by_the_cell_goes_where_the_cell_said() {
     let mut k = KERNEL.take();
     let c = k.execute(
-        "unsafe extern \"C\" { fn dup(fd: i32) -> i32; fn dup2(from: i32, to: i32) -> i32; }\n\
+        "unsafe extern \"C\" {\n\
+             fn dup(fd: i32) -> i32;\n\
+             fn dup2(from: i32, to: i32) -> i32;\n\
+             fn close(fd: i32) -> i32;\n\
+         }\n\
          use std::io::Write;\n\
          use std::os::fd::AsRawFd;\n\
          let path = std::env::temp_dir().join(format!(\"kettle-redirect-{}\", std::process::id()));\n\
@@ -237,7 +241,7 @@ fn stdout_redirected_by_the_cell_goes_where_the_cell_said() {
          unsafe { dup2(file.as_raw_fd(), 1) };\n\
          println!(\"into the file\");\n\
          std::io::stdout().flush().unwrap();\n\
-         unsafe { dup2(saved, 1) };\n\
+         unsafe { dup2(saved, 1); close(saved) };\n\
          println!(\"back on screen\");\n\
          let written = std::fs::read_to_string(&path).unwrap();\n\
          std::fs::remove_file(&path).unwrap();\n\

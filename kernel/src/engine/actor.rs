@@ -585,10 +585,11 @@ impl Actor {
         }
 
         self.watch.active.store(false, Ordering::SeqCst);
-        let (trailing, question_mark_error) = {
+        let (trailing, question_mark_error, prelude_failed) = {
             let mut cell = self.link.shared.cell();
             let question_mark = std::mem::take(&mut cell.question_mark_error);
-            (cell.trailing_bundle.take(), question_mark)
+            let prelude_failed = std::mem::take(&mut cell.prelude_failed);
+            (cell.trailing_bundle.take(), question_mark, prelude_failed)
         };
         let interrupted = self.control.interrupted.load(Ordering::SeqCst);
         if matches!(result, Err(evcxr::Error::SubprocessTerminated(_))) {
@@ -649,8 +650,12 @@ impl Actor {
             self.async_mode = true;
         }
         let _ = reply.send(CellMsg::Done(outcome));
-        if restarted {
-            // The child was replaced: its panic hook and flusher are gone.
+        if prelude_failed {
+            // The child said so, and printed why with the cell: use the cell form from now on.
+            self.prelude_in_library = false;
+        }
+        if restarted || prelude_failed {
+            // The child was replaced (its panic hook and flusher are gone), or never had them.
             self.run_prelude();
         }
     }

@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 /// File name of the channel's listening socket, next to the runtime socket.
 pub(super) const SOCKET_NAME: &str = "channel.sock";
-/// Payload bytes per packet: far below the smallest socket buffer (~200 KiB), so a packet always
-/// fits, and large enough that a long line is a handful of packets.
+/// Payload bytes per packet: far below the default socket buffer (~200 KiB; a packet must fit
+/// in it), and large enough that a long line is a handful of packets.
 pub(super) const MAX_PAYLOAD: usize = 32 * 1024;
 
 /// Header bit: this packet is not the last of its `write`.
@@ -215,15 +215,21 @@ fn send_packet(fd: RawFd, tag: Tag, more: bool, payload: &[u8]) -> std::io::Resu
 /// # Safety
 /// The contract of `write(2)`: `buf` points to `count` readable bytes.
 pub unsafe fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
+    // A null or oversized buffer is the system call's to reject (EFAULT, EINVAL).
     if let Some((channel, tag)) = route_of(fd)
         && count > 0
+        && count <= isize::MAX as usize
+        && !buf.is_null()
     {
         // SAFETY: the caller's contract.
         let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), count) };
-        if send_all(channel, tag, bytes).is_ok() {
-            return count as ssize_t;
+        match send_all(channel, tag, bytes, true) {
+            Ok(()) => return count as ssize_t,
+            // Part of it went: a short write, as write(2) may make.
+            Err(sent) if sent > 0 => return sent as ssize_t,
+            // The kernel is gone: let the system say what happens to a write on the fd itself.
+            Err(_) => {}
         }
-        // The kernel is gone: let the system say what happens to a write on the fd itself.
     }
     // SAFETY: forwarded unchanged to the system call.
     unsafe { libc::syscall(libc::SYS_write, fd, buf, count) as ssize_t }
@@ -236,37 +242,51 @@ pub unsafe fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
 pub unsafe fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     if let Some((channel, tag)) = route_of(fd)
         && iovcnt > 0
+        && iovcnt <= libc::UIO_MAXIOV
+        && !iov.is_null()
     {
         // SAFETY: the caller's contract.
         let parts = unsafe { std::slice::from_raw_parts(iov, iovcnt as usize) };
+        // Anything the system call would reject, it rejects (EFAULT, EINVAL).
+        let valid = parts
+            .iter()
+            .all(|p| p.iov_len == 0 || (!p.iov_base.is_null() && p.iov_len <= isize::MAX as usize));
+        let last = parts.iter().rposition(|p| p.iov_len > 0);
         let mut total = 0usize;
-        let mut sent = true;
-        for part in parts.iter().filter(|p| p.iov_len > 0) {
+        for (i, part) in parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| valid && p.iov_len > 0)
+        {
             // SAFETY: the caller's contract: each iovec describes readable memory.
             let bytes =
                 unsafe { std::slice::from_raw_parts(part.iov_base.cast::<u8>(), part.iov_len) };
-            if send_all(channel, tag, bytes).is_err() {
-                sent = false;
-                break;
+            // One write: only its last piece ends it.
+            match send_all(channel, tag, bytes, Some(i) == last) {
+                Ok(()) => total += bytes.len(),
+                Err(sent) => {
+                    total += sent;
+                    break;
+                }
             }
-            total += bytes.len();
-        }
-        if sent {
-            return total as ssize_t;
         }
         if total > 0 {
-            return total as ssize_t; // a short write, as writev may make
+            return total as ssize_t; // all of it, or a short write as writev may make
         }
     }
     // SAFETY: forwarded unchanged to the system call.
     unsafe { libc::syscall(libc::SYS_writev, fd, iov, iovcnt) as ssize_t }
 }
 
-/// `bytes` as one write: as many packets as it takes, all but the last marked [`MORE`].
-fn send_all(fd: RawFd, tag: Tag, bytes: &[u8]) -> std::io::Result<()> {
+/// `bytes` as packets, all but the last marked [`MORE`] (the last too unless `ends_write`).
+/// On failure, how many bytes went.
+fn send_all(fd: RawFd, tag: Tag, bytes: &[u8], ends_write: bool) -> Result<(), usize> {
     let chunks = bytes.len().div_ceil(MAX_PAYLOAD);
     for (i, chunk) in bytes.chunks(MAX_PAYLOAD).enumerate() {
-        send_packet(fd, tag, i + 1 < chunks, chunk)?;
+        let more = i + 1 < chunks || !ends_write;
+        if send_packet(fd, tag, more, chunk).is_err() {
+            return Err(i * MAX_PAYLOAD);
+        }
     }
     Ok(())
 }
@@ -396,6 +416,7 @@ mod tests {
             client.as_raw_fd(),
             Tag::Display,
             &vec![b'x'; MAX_PAYLOAD * 2 + 5],
+            true,
         )
         .unwrap();
         drop(client);

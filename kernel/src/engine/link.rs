@@ -12,13 +12,15 @@
 //!   three connections above then carry only what bypasses std (C code, child processes) and
 //!   the end-of-cell sentinels.
 //! - `control`: the child says a cell started / finished; once the end-of-cell sentinel has come
-//!   through stdout, stderr and display we answer with evcxr's lines, so nothing a cell printed
-//!   can arrive after its reply.
+//!   through stdout, stderr, display and the channel we answer with evcxr's lines, so nothing a
+//!   cell printed can arrive after its reply.
 //! - `stdin`: one connection per cell, answered on demand by [`super::stdin`].
 
 use super::channel::{self, Tag};
 use super::output::{SharedSink, Sink};
-use super::runtime::{CELL_DONE, CELL_STARTED, GO, REPLY_END, SENTINEL_END, SENTINEL_START};
+use super::runtime::{
+    CELL_DONE, CELL_STARTED, GO, PRELUDE_FAILED, REPLY_END, SENTINEL_END, SENTINEL_START,
+};
 use super::{Event, MimeBundle, StreamName, prelude};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -76,6 +78,8 @@ pub(super) struct CellState {
     pub question_mark_error: bool,
     /// The prelude library, named to the child in every `go` (it loads it once).
     pub prelude_library: Option<String>,
+    /// The child could not load the prelude library: the engine runs the prelude as a cell.
+    pub prelude_failed: bool,
 }
 
 pub(super) struct Shared {
@@ -161,7 +165,15 @@ fn accept_loop(listener: UnixListener, token: &str, shared: Arc<Shared>) {
 }
 
 fn accept_channels(listener: channel::Listener, token: &str, shared: Arc<Shared>) {
-    while let Ok(connection) = listener.accept() {
+    loop {
+        let connection = match listener.accept() {
+            Ok(connection) => connection,
+            // Out of descriptors or buffers for a moment: a restarted child still needs us.
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
         let shared = Arc::clone(&shared);
         let token = token.to_owned();
         let _ = std::thread::Builder::new()
@@ -206,8 +218,12 @@ fn read_channel(connection: channel::Connection, token: &str, shared: &Shared) {
                 }
             }
             Tag::Sentinel => {
-                stdout.end_of_cell(shared);
-                stderr.end_of_cell(shared);
+                for parser in [&mut stdout, &mut stderr] {
+                    // Nothing more of this cell can complete a held-back tail.
+                    let rest = std::mem::take(&mut parser.pending);
+                    parser.classify(&rest, true, shared);
+                    parser.end_of_cell(shared);
+                }
                 let line = payload.strip_suffix(b"\n").unwrap_or(payload);
                 sentinel_arrived(shared, CHANNEL, sentinel_id(line).unwrap_or_default());
             }
@@ -313,7 +329,17 @@ fn serve_control(stream: UnixStream, shared: &Shared) {
             if writeln!(writer, "{go}").is_err() {
                 break;
             }
-        } else if let Some(id) = line.strip_prefix(CELL_DONE).map(str::trim) {
+        } else if let Some(rest) = line.strip_prefix(CELL_DONE) {
+            let mut words = rest.split_whitespace();
+            let id = words.next().unwrap_or_default();
+            if words.any(|word| word == PRELUDE_FAILED) {
+                let mut cell = shared.cell();
+                // A broken file must not fail every later kernel too: the next one rebuilds it.
+                if let Some(path) = cell.prelude_library.take() {
+                    let _ = std::fs::remove_file(path);
+                }
+                cell.prelude_failed = true;
+            }
             let deadline = Instant::now() + SENTINEL_TIMEOUT;
             let mut cell = shared.cell();
             while !cell.all_streams_ended(id) && Instant::now() < deadline {

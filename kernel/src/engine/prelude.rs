@@ -81,32 +81,51 @@ pub fn cell() -> String {
 pub fn library() -> Option<std::path::PathBuf> {
     use std::hash::{Hash, Hasher};
     use std::process::Command;
+    // Linked like a cell (evcxr builds cells with -C prefer-dynamic), so it shares their std.
+    const FLAGS: [&str; 10] = [
+        "--edition",
+        "2024",
+        "--crate-type",
+        "cdylib",
+        "--crate-name",
+        "kettle_prelude",
+        "-C",
+        "prefer-dynamic",
+        "-C",
+        "opt-level=2",
+    ];
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let version = Command::new(&rustc).arg("-vV").output().ok()?;
+    let dir = super::workdir::root()?.join("prelude");
+    std::fs::create_dir_all(&dir).ok()?;
+    // Run in our cache, as evcxr runs cargo in its work directory: a rust-toolchain.toml next
+    // to the notebook must not pick another compiler (and another std) for the prelude.
+    let version = Command::new(&rustc)
+        .arg("-vV")
+        .current_dir(&dir)
+        .output()
+        .ok()?;
     if !version.status.success() {
         return None;
     }
-    // Same compiler, same source: same library. (The hash only names a cache file.)
+    // Same compiler, flags and source: same library. (The hash only names a cache file.)
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     version.stdout.hash(&mut hasher);
+    FLAGS.hash(&mut hasher);
     LIBRARY.hash(&mut hasher);
-    let dir = super::workdir::root()?.join("prelude");
     let path = dir.join(format!("libkettle_prelude-{:016x}.so", hasher.finish()));
     if path.is_file() {
         return Some(path);
     }
-    std::fs::create_dir_all(&dir).ok()?;
     // Per-process names, renamed into place: kernels starting together never see half a file.
     let source = dir.join(format!("prelude-{}.rs", std::process::id()));
     let partial = dir.join(format!("prelude-{}.so.partial", std::process::id()));
     std::fs::write(&source, LIBRARY).ok()?;
-    // Linked like a cell (evcxr builds cells with -C prefer-dynamic), so it shares their std.
     let built = Command::new(&rustc)
-        .args(["--edition", "2024", "--crate-type", "cdylib"])
-        .args(["--crate-name", "kettle_prelude", "-C", "prefer-dynamic"])
-        .args(["-C", "opt-level=2", "-o"])
+        .args(FLAGS)
+        .arg("-o")
         .arg(&partial)
         .arg(&source)
+        .current_dir(&dir)
         .output();
     let _ = std::fs::remove_file(&source);
     match built {

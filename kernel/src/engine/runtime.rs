@@ -51,6 +51,9 @@ pub(super) fn sentinel(id: &str) -> Vec<u8> {
 /// Control lines, child to kernel.
 pub(super) const CELL_STARTED: &str = "started";
 pub(super) const CELL_DONE: &str = "done";
+/// Appended to a `done` line when the prelude library named in `go` could not be loaded: the
+/// kernel then runs the prelude as a cell.
+pub(super) const PRELUDE_FAILED: &str = "prelude-failed";
 /// Control line, kernel to child: go ahead with the cell announced by `started`. Waiting for
 /// it means the kernel knows a cell runs before the cell's first output arrives, so none of
 /// that output is mistaken for output between cells. `go <path>` also names the prelude
@@ -211,6 +214,7 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
     let mut reply = String::new();
     // The prelude's flush, once its library is loaded (else cells carry `kettle_flush`).
     let mut prelude_flush: Option<FlushFn> = None;
+    let mut prelude_failed = false;
     for line in commands.lines() {
         let line = line?;
         // evcxr's regex is "LOAD_AND_RUN ([^ ]+) ([^ ]+)"; anything else is not for us.
@@ -241,8 +245,11 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
         if prelude_flush.is_none() && !prelude.is_empty() {
             match load_prelude(prelude) {
                 Ok(flush) => prelude_flush = Some(flush),
-                // Shown with the cell: panics will not be reported as its errors.
-                Err(error) => eprintln!("kettle: could not load the prelude: {error}"),
+                Err(error) => {
+                    // Shown with the cell; the kernel hears of it with `done`.
+                    eprintln!("kettle: could not load the prelude library: {error}");
+                    prelude_failed = true;
+                }
             }
         }
 
@@ -268,7 +275,11 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
             channel::write_direct(fd.as_raw_fd(), &end)?;
         }
         channel::send_sentinel(&end)?;
-        writeln!(control, "{CELL_DONE} {id}")?;
+        if std::mem::take(&mut prelude_failed) {
+            writeln!(control, "{CELL_DONE} {id} {PRELUDE_FAILED}")?;
+        } else {
+            writeln!(control, "{CELL_DONE} {id}")?;
+        }
         loop {
             reply.clear();
             if replies.read_line(&mut reply)? == 0 {

@@ -24,3 +24,4 @@ mod output;
 mod robustness;
 mod status;
 mod stdin;
+mod warm_up;

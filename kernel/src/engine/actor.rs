@@ -419,7 +419,7 @@ const IDLE_BEFORE_WARM_UP: Duration = Duration::from_millis(200);
 fn changes_dependencies(code: &str) -> bool {
     code.lines().any(|line| {
         let line = line.trim_start();
-        line.starts_with(":dep") || line.starts_with(":course")
+        line.starts_with(":dep") || line.trim_end() == course::COMMAND
     })
 }
 

@@ -218,12 +218,8 @@ fn read_channel(connection: channel::Connection, token: &str, shared: &Shared) {
                 }
             }
             Tag::Sentinel => {
-                for parser in [&mut stdout, &mut stderr] {
-                    // Nothing more of this cell can complete a held-back tail.
-                    let rest = std::mem::take(&mut parser.pending);
-                    parser.classify(&rest, true, shared);
-                    parser.end_of_cell(shared);
-                }
+                stdout.finish(shared);
+                stderr.finish(shared);
                 let line = payload.strip_suffix(b"\n").unwrap_or(payload);
                 sentinel_arrived(shared, CHANNEL, sentinel_id(line).unwrap_or_default());
             }
@@ -231,11 +227,8 @@ fn read_channel(connection: channel::Connection, token: &str, shared: &Shared) {
         }
     }
     // The child is gone: whatever it wrote last is still shown.
-    for parser in [&mut stdout, &mut stderr] {
-        let rest = std::mem::take(&mut parser.pending);
-        parser.classify(&rest, true, shared);
-        parser.end_of_cell(shared);
-    }
+    stdout.finish(shared);
+    stderr.finish(shared);
 }
 
 /// Reads the hello line byte by byte (no buffering past it: what follows is the payload).
@@ -552,6 +545,14 @@ impl StreamParser {
         );
     }
 
+    /// Nothing more can complete a held-back tail (the cell or the child ended): it is
+    /// classified as it stands, then the cell's output ends.
+    fn finish(&mut self, shared: &Shared) {
+        let rest = std::mem::take(&mut self.pending);
+        self.classify(&rest, true, shared);
+        self.end_of_cell(shared);
+    }
+
     /// At the sentinel: everything of this cell is in; rich content printed last is held back
     /// for the engine, which decides whether it is the cell's value.
     fn end_of_cell(&mut self, shared: &Shared) {
@@ -648,9 +649,7 @@ fn read_stream(mut stream: UnixStream, name: StreamName, shared: &Shared) {
         }
     }
     // The child is gone: whatever it printed last is still shown.
-    let rest = std::mem::take(&mut parser.pending);
-    parser.classify(&rest, true, shared);
-    parser.end_of_cell(shared);
+    parser.finish(shared);
 }
 
 fn read_display(stream: UnixStream, shared: &Shared) {

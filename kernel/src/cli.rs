@@ -46,6 +46,10 @@ pub enum Commands {
     /// Remove a kernelspec written by `kettle install`.
     Uninstall(UninstallArgs),
 
+    /// Prepare a kernel ahead of time for `kettle kernel --spare` (kernels start this).
+    #[command(hide = true)]
+    Spare,
+
     /// Build the course's dependencies now, so notebooks do not wait for them later.
     ///
     /// Compiles the helper crates (`:course`), rayon and tokio once into the persistent work
@@ -77,6 +81,12 @@ pub struct KernelArgs {
     /// The JSON connection file Jupyter wrote for this kernel.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub connection_file: PathBuf,
+
+    /// Hand over to a spare kernel prepared earlier when there is one (the first cell then runs
+    /// at once), and prepare one for the next start once this kernel is idle. The installed
+    /// kernelspec passes it; KETTLE_SPARE=0 turns it off.
+    #[arg(long)]
+    pub spare: bool,
 }
 
 /// Where a kernelspec goes: one of the Jupyter data directories.
@@ -158,14 +168,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Commands::Kernel(args) => {
-            // First, while the process is single-threaded (it sets an environment variable):
+            crate::spare::remember_environment();
+            if args.spare
+                && let Some(code) = crate::spare::hand_over(&args.connection_file)
+            {
+                return Ok(code);
+            }
+            // While the process is still single-threaded (it sets an environment variable):
             // dependencies built by earlier kernels are reused.
             crate::engine::workdir::use_persistent_slot();
-            crate::session::run_kernel(
-                &args.connection_file,
-                crate::engine::EngineConfig::default(),
-            )?;
+            let config = crate::engine::EngineConfig::default();
+            if args.spare {
+                config.on_idle.set(crate::spare::start_one);
+            }
+            crate::session::run_kernel(&args.connection_file, config)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Commands::Spare => {
+            crate::spare::remember_environment();
+            crate::spare::run(crate::engine::EngineConfig::default())
         }
         Commands::Install(args) => {
             let dir = install::install(&InstallOptions {

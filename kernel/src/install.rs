@@ -80,6 +80,8 @@ impl KernelSpec {
                 "kernel".into(),
                 "--connection-file".into(),
                 "{connection_file}".into(),
+                // A restarted kernel takes over a spare prepared while it was idle.
+                "--spare".into(),
             ],
             display_name: display_name.into(),
             language: "rust".into(),
@@ -287,7 +289,7 @@ mod tests {
         .unwrap();
         assert_eq!(dir, tmp.0.join("kernels").join("kettle"));
         let expected = serde_json::json!({
-            "argv": ["/opt/bin/kettle", "kernel", "--connection-file", "{connection_file}"],
+            "argv": ["/opt/bin/kettle", "kernel", "--connection-file", "{connection_file}", "--spare"],
             "display_name": "Rust (kettle)",
             "language": "rust",
             "interrupt_mode": "message",

@@ -71,7 +71,19 @@ pub fn run(options: &LabOptions) -> Result<ExitStatus> {
         "kettle: starting JupyterLab on {} (Ctrl-C stops it)",
         notebooks.display()
     );
-    supervise(&mut command)
+    // The first kernel need not wait for evcxr either: a spare for the kernels the server will
+    // start (with the server's environment; it ends with the server).
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    for (name, value) in command.get_envs() {
+        env.retain(|(existing, _)| existing != name);
+        if let Some(value) = value {
+            env.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    supervise(&mut command, move |server| {
+        env.push(("JPY_PARENT_PID".into(), server.to_string().into()));
+        crate::spare::start_for(env);
+    })
 }
 
 /// The nearest ancestor of `start` (itself included) that is the kettle workspace: a
@@ -206,7 +218,7 @@ fn jupyter_command(venv: &Path, notebooks: &Path, no_browser: bool, port: Option
 /// Runs Jupyter and turns the first Ctrl-C/SIGTERM/SIGHUP into one SIGTERM to it, so that it
 /// shuts its kernels down and exits; a second signal, or a server that has not stopped after a
 /// grace period, gets SIGKILL.
-fn supervise(command: &mut Command) -> Result<ExitStatus> {
+fn supervise(command: &mut Command, started: impl FnOnce(u32)) -> Result<ExitStatus> {
     use std::os::unix::process::CommandExt;
     // Own process group: the terminal's Ctrl-C then reaches only us, and Jupyter gets a single
     // SIGTERM instead of SIGINT, which would make it ask "Shutdown this Jupyter server (y/[n])?".
@@ -223,6 +235,7 @@ fn supervise(command: &mut Command) -> Result<ExitStatus> {
     signals::install();
     let mut child = command.spawn().context("cannot start jupyter lab")?;
     let pid = child.id() as libc::pid_t;
+    started(child.id());
     let mut terminated_at: Option<Instant> = None;
     loop {
         if let Some(status) = child.try_wait()? {

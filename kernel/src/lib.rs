@@ -13,5 +13,6 @@ pub mod engine;
 pub mod install;
 pub mod lab;
 pub mod session;
+pub mod spare;
 pub mod transport;
 pub mod wire;

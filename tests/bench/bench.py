@@ -33,8 +33,11 @@ Metrics (medians):
                                cell returned; arrival minus stamp, over --lates cells
   interrupt_request -> idle    a `loop {}` cell, interrupted once it printed; from sending
                                interrupt_request to the cell's idle status, over --interrupts
+  spawn -> first `1`, spare    kettle with --spare (as installed): a kernel that ran a cell and
+                               prepared a spare is shut down, the next one hands over to the
+                               spare; kernel_info and first cell timed from that next spawn
   resident memory              VmRSS of the kernel and of its descendants, after the first
-                               cell and after the trivial and variable cells
+                               cell and after the trivial and variable cells; and of a waiting spare
 
 The last three are measured for kettle only: evcxr_jupyter shows neither partial lines nor late
 output, and its interrupt does not stop a running loop.
@@ -68,14 +71,15 @@ def ensure_venv():
     os.execv(str(python), [str(python), *sys.argv])
 
 
-def kettle_kernelspec(tmp, kettle):
+def kettle_kernelspec(tmp, kettle, name="kettle-bench", extra_args=()):
     """Installs a throwaway kernelspec `kettle-bench` for the binary `kettle` under `tmp` (found
     through JUPYTER_PATH); returns the environment for kernels: an empty EVCXR_CONFIG_DIR, so a
     user's evcxr.toml or init.evcxr cannot skew the numbers."""
-    spec_dir = tmp / "kernels" / "kettle-bench"
+    spec_dir = tmp / "kernels" / name
     spec_dir.mkdir(parents=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [str(kettle.resolve()), "kernel", "--connection-file", "{connection_file}"],
+        "argv": [str(kettle.resolve()), "kernel", "--connection-file", "{connection_file}",
+                 *extra_args],
         "display_name": "kettle (bench)",
         "language": "rust",
         "interrupt_mode": "message",
@@ -83,7 +87,7 @@ def kettle_kernelspec(tmp, kettle):
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         p for p in [str(tmp), os.environ.get("JUPYTER_PATH", "")] if p)
     config_dir = tmp / "evcxr-config"
-    config_dir.mkdir()
+    config_dir.mkdir(exist_ok=True)
     return {**os.environ, "EVCXR_CONFIG_DIR": str(config_dir)}
 
 
@@ -305,6 +309,60 @@ def measure_concurrency(kernel_name, args, env):
     }
 
 
+def spare_listening(spare_dir):
+    return any(p.suffix == ".sock" for p in spare_dir.iterdir()) if spare_dir.exists() else False
+
+
+def wait_for_spare(spare_dir, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not spare_listening(spare_dir):
+        if time.monotonic() > deadline:
+            raise RuntimeError("no spare kernel appeared")
+        time.sleep(0.1)
+
+
+def spare_pids(spare_dir):
+    """Pids of the spares (their lock files hold them)."""
+    pids = []
+    for lock in spare_dir.glob("*.lock"):
+        try:
+            pids.append(int(lock.read_text().strip()))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def measure_spare(args, env, spare_dir):
+    """kettle with --spare (what the installed kernelspec does): a kernel prepares a spare once
+    idle; the next start hands over to it. {metric: median seconds}, plus the spare's memory."""
+    with Started("kettle-bench-spare", env) as k:
+        run_cell(k.kc, "1")
+        wait_for_spare(spare_dir)
+    memory = None
+    for pid in spare_pids(spare_dir):
+        memory = resident_mib(pid)
+    to_info, to_first = [], []
+    for _ in range(args.spawns):
+        with Started("kettle-bench-spare", env) as k:
+            reply = wait_reply(k.kc, k.kc.kernel_info())
+            to_info.append(time.monotonic() - k.spawned)
+            assert reply["msg_type"] == "kernel_info_reply", reply
+            run_cell(k.kc, "1")
+            to_first.append(time.monotonic() - k.spawned)
+            wait_for_spare(spare_dir)
+    for pid in spare_pids(spare_dir):
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+    if memory:
+        MEMORY["kettle-bench-spare"] = {"a waiting spare": memory}
+    return {
+        "spawn -> kernel_info_reply, spare ready": statistics.median(to_info),
+        "spawn -> first `1` done, spare ready": statistics.median(to_first),
+    }
+
+
 def find_evcxr_spec():
     """Name of an installed evcxr_jupyter kernelspec, or None."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -362,6 +420,8 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="kettle-bench-") as tmp:
         env = kettle_kernelspec(Path(tmp), args.kettle)
+        kettle_kernelspec(Path(tmp), args.kettle, "kettle-bench-spare", ["--spare"])
+        spare_dir = Path(tmp) / "spares"
 
         results = {}
         print("measuring kettle ...", file=sys.stderr)
@@ -374,13 +434,16 @@ def main():
             print("no evcxr_jupyter kernelspec installed: kettle only", file=sys.stderr)
         print("measuring kettle's live output and interrupt ...", file=sys.stderr)
         concurrency = {"kettle": measure_concurrency("kettle-bench", args, env)}
+        print("measuring kettle with spare kernels ...", file=sys.stderr)
+        spare_env = {**env, "KETTLE_SPARE_DIR": str(spare_dir)}
+        concurrency["kettle"].update(measure_spare(args, spare_env, spare_dir))
     print_table(results)
     print()
     print_table(concurrency)
     print()
     print("resident memory (MiB): kernel process + the processes it started (evaluator, rustc)")
     for spec, moments in MEMORY.items():
-        name = "kettle" if spec == "kettle-bench" else "evcxr"
+        name = {"kettle-bench": "kettle", "kettle-bench-spare": "spare"}.get(spec, "evcxr")
         for moment, (own, children) in moments.items():
             print(f"  {name:7} {moment:26} {own:7.1f} + {children:7.1f}")
 

@@ -6,23 +6,7 @@ use serde_json::json;
 use std::time::Duration;
 
 fn shutdown_replies_echoes_restart_and_exits_cleanly(restart: bool) {
-    let mut k = Kernel::start();
-    let reply = k.request(
-        Channel::Control,
-        "shutdown_request",
-        json!({ "restart": restart }),
-    );
-    assert_eq!(reply.msg_type(), "shutdown_reply");
-    assert_eq!(reply.content["status"], "ok", "{:#}", reply.content);
-    assert_eq!(reply.content["restart"], restart, "{:#}", reply.content);
-    let status = k
-        .wait_exit(Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("kernel still running after shutdown\n{}", k.stderr_tail()));
-    assert!(
-        status.success(),
-        "exit status {status}\n{}",
-        k.stderr_tail()
-    );
+    Kernel::start().shut_down(restart);
 }
 
 #[test]
@@ -63,28 +47,8 @@ fn interrupt_stops_an_endless_loop_and_the_kernel_keeps_working() {
 fn sigint_interrupts_the_running_cell_instead_of_killing_the_kernel() {
     // Frontends with `interrupt_mode: "signal"` (and a terminal's Ctrl-C) send SIGINT.
     let mut k = Kernel::start();
-    let id = k.send_execute(json!({ "code": "let kept = 7;\nprintln!(\"sleeping\");\nstd::thread::sleep(std::time::Duration::from_secs(120));" }));
-    let running = k.wait_for_iopub(&id, crate::util::EXECUTE_TIMEOUT, |m| {
-        m.msg_type() == "stream"
-            && m.content["text"]
-                .as_str()
-                .unwrap_or("")
-                .contains("sleeping")
-    });
-    assert!(running, "the cell never started\n{}", k.stderr_tail());
-
-    // SAFETY: kill(2) on our own child's pid.
-    let rc = unsafe { libc::kill(k.pid() as libc::pid_t, libc::SIGINT) };
-    assert_eq!(rc, 0);
-
-    let interrupted = k.collect(&id);
-    assert_eq!(interrupted.status(), "error", "{}", interrupted.describe());
-    assert_eq!(
-        interrupted.error().content["ename"],
-        "Interrupted",
-        "{}",
-        interrupted.describe()
-    );
+    let pid = k.pid();
+    k.interrupt_sleeping_cell_with_sigint_to(pid);
     assert!(
         k.heartbeat(Duration::from_secs(10)),
         "the kernel died on SIGINT"

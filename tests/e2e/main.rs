@@ -22,6 +22,7 @@ mod lifecycle;
 mod live_output;
 mod output;
 mod robustness;
+mod spare;
 mod status;
 mod stdin;
 mod warm_up;

@@ -142,6 +142,15 @@ impl Collected {
     }
 }
 
+/// How to start a kernel beyond the defaults: more arguments after the connection file, more
+/// environment variables, another working directory.
+#[derive(Default, Clone)]
+pub struct Launch {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+}
+
 /// A running kernel process plus a connected client. Dropping it kills the kernel.
 pub struct Kernel {
     child: Option<Child>,
@@ -178,6 +187,19 @@ impl Kernel {
 
     /// Spawns a kernel and connects, without waiting for anything.
     pub fn spawn() -> Kernel {
+        Kernel::spawn_with(&Launch::default())
+    }
+
+    /// Like [`Kernel::start`], with extra arguments, environment or directory.
+    pub fn start_with(launch: &Launch) -> Kernel {
+        let mut kernel = Kernel::spawn_with(launch);
+        kernel.wait_heartbeat(Duration::from_secs(60));
+        kernel.wait_iopub_ready();
+        kernel
+    }
+
+    /// Like [`Kernel::spawn`], with extra arguments, environment or directory.
+    pub fn spawn_with(launch: &Launch) -> Kernel {
         let dir = temp_dir("kettle-e2e");
         let config_dir = dir.join("evcxr-config");
         std::fs::create_dir_all(&config_dir).expect("create evcxr config dir");
@@ -204,10 +226,15 @@ impl Kernel {
             .arg("kernel")
             .arg("--connection-file")
             .arg(&connection_file)
+            .args(&launch.args)
             .env("EVCXR_CONFIG_DIR", &config_dir)
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log);
+        if let Some(cwd) = &launch.cwd {
+            command.current_dir(cwd);
+        }
         let child = spawn_tied_to_test_process(command);
 
         let ctx = zmq::Context::new();
@@ -640,6 +667,56 @@ impl Kernel {
             c.describe()
         );
         c
+    }
+
+    /// Sends `shutdown_request` on control, checks the reply, and waits for the process to
+    /// exit with status 0.
+    pub fn shut_down(&mut self, restart: bool) {
+        let reply = self.request(
+            Channel::Control,
+            "shutdown_request",
+            json!({ "restart": restart }),
+        );
+        assert_eq!(reply.msg_type(), "shutdown_reply");
+        assert_eq!(reply.content["status"], "ok", "{:#}", reply.content);
+        assert_eq!(reply.content["restart"], restart, "{:#}", reply.content);
+        let status = self.wait_exit(Duration::from_secs(30)).unwrap_or_else(|| {
+            panic!(
+                "kernel still running after shutdown\n{}",
+                self.stderr_tail()
+            )
+        });
+        assert!(
+            status.success(),
+            "exit status {status}\n{}",
+            self.stderr_tail()
+        );
+    }
+
+    /// Runs a cell that sleeps for two minutes, sends SIGINT to `pid` once it runs (what a
+    /// terminal's Ctrl-C or `interrupt_mode: "signal"` does) and checks that the cell ends as
+    /// `Interrupted`.
+    pub fn interrupt_sleeping_cell_with_sigint_to(&mut self, pid: u32) {
+        let id = self.send_execute(json!({ "code": "println!(\"sleeping\");\nstd::thread::sleep(std::time::Duration::from_secs(120));" }));
+        let running = self.wait_for_iopub(&id, EXECUTE_TIMEOUT, |m| {
+            m.msg_type() == "stream"
+                && m.content["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("sleeping")
+        });
+        assert!(running, "the cell never started\n{}", self.stderr_tail());
+        // SAFETY: kill(2) on a process of this test.
+        let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+        assert_eq!(rc, 0);
+        let interrupted = self.collect(&id);
+        assert_eq!(interrupted.status(), "error", "{}", interrupted.describe());
+        assert_eq!(
+            interrupted.error().content["ename"],
+            "Interrupted",
+            "{}",
+            interrupted.describe()
+        );
     }
 
     /// Waits for the process to exit on its own.

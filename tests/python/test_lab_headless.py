@@ -41,6 +41,7 @@ class Lab:
         self.base = f"http://127.0.0.1:{self.port}"
         self.runtime_dir = tmp / "runtime"
         self.runtime_dir.mkdir()
+        self.spare_dir = tmp / "spares"
         self.log_path = tmp / "lab.log"
         env = dict(os.environ)
         env.update(
@@ -48,6 +49,7 @@ class Lab:
             KETTLE_VENV=os.environ.get("KETTLE_VENV", sys.prefix),
             JUPYTER_TOKEN=TOKEN,
             JUPYTER_RUNTIME_DIR=str(self.runtime_dir),
+            KETTLE_SPARE_DIR=str(self.spare_dir),
         )
         env.pop("DISPLAY", None)  # headless even on a desktop
         self.notebooks = tmp / "notebooks"
@@ -210,7 +212,66 @@ def test_cell_runs_through_jupyterlab(lab, session):
         ws.close()
 
 
+def spare_pids(lab: Lab) -> list[int]:
+    """Spare kernels write their pid into their lock file."""
+    pids = []
+    for lock in lab.spare_dir.glob("*.lock"):
+        text = lock.read_text().strip()
+        if text.isdigit():
+            pids.append(int(text))
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def run_cell(ws: KernelSocket, code: str) -> str:
+    """Runs `code`; returns its stdout."""
+    msg_id = ws.send("shell", "execute_request", {
+        "code": code, "silent": False, "store_history": True,
+        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True,
+    })
+    msgs = ws.replies_to(msg_id, is_idle, CELL_TIMEOUT)
+    errors = [m["content"] for m in msgs if m["msg_type"] == "error"]
+    assert not errors, errors
+    return "".join(m["content"]["text"] for m in msgs
+                   if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
+
+
+def test_a_notebook_opened_later_runs_in_the_spare_kettle_lab_prepared(lab):
+    # `kettle lab` starts a spare kernel with the server; a kernel the server starts later
+    # hands over to it (its first cell then runs at once) instead of starting evcxr itself.
+    deadline = time.monotonic() + START_TIMEOUT
+    while not any(lab.spare_dir.glob("*.sock")):
+        assert time.monotonic() < deadline, f"no spare kernel appeared:\n{lab.output()}"
+        time.sleep(0.2)
+    reply = lab.post(
+        "/api/sessions",
+        {"path": "later.ipynb", "name": "later.ipynb", "type": "notebook",
+         "kernel": {"name": "kettle"}},
+    )
+    assert reply.status_code == 201, reply.text
+    later = reply.json()
+    ws = KernelSocket(lab, later["kernel"]["id"])
+    try:
+        out = run_cell(ws, "let parent = std::os::unix::process::parent_id();\n"
+                           "println!(\"{}\", std::fs::read_to_string(format!(\"/proc/{parent}/cmdline\"))"
+                           ".unwrap().replace('\\0', \" \"));\n"
+                           "println!(\"{}\", std::env::current_dir().unwrap().display());")
+    finally:
+        ws.close()
+    command, cwd = out.splitlines()
+    assert command.split()[1:] == ["spare"], f"{out}\n{lab.output()}"
+    assert Path(cwd).resolve() == lab.notebooks.resolve()
+
+
 def test_sigint_stops_server_and_kernels(lab, session):
+    spares = spare_pids(lab)
     lab.proc.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal delivers
     try:
         code = lab.proc.wait(timeout=STOP_TIMEOUT)
@@ -223,3 +284,8 @@ def test_sigint_stops_server_and_kernels(lab, session):
     assert leftovers == [], f"{leftovers}\n{lab.output()}"
     with pytest.raises(requests.ConnectionError):
         lab.get("/api/status")
+    # Spares end with the server that their kernels belong to.
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in spares) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in spares), f"spares {spares} outlived the server"

@@ -24,7 +24,38 @@ pub struct EngineConfig {
     /// rustc `-C opt-level` for cells; `None` keeps evcxr's default ("2": timings in the course
     /// are meant to be of optimised code).
     pub opt_level: Option<String>,
+    /// Run once the engine is warm and has had nothing to do for [`IDLE_BEFORE_TASK`].
+    pub on_idle: OnIdle,
 }
+
+/// Work for a quiet moment: set at any time, run at most once, on the engine's thread, after
+/// rust-analyzer's warm-up and [`IDLE_BEFORE_TASK`] without requests (the kernel starts its
+/// spare kernel this way, see [`crate::spare`], when it would not slow a running cell).
+#[derive(Clone, Default)]
+pub struct OnIdle(Arc<Mutex<Option<IdleTask>>>);
+
+type IdleTask = Box<dyn FnOnce() + Send>;
+
+impl OnIdle {
+    /// Replaces what is to be done.
+    pub fn set(&self, task: impl FnOnce() + Send + 'static) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(task));
+    }
+
+    fn take(&self) -> Option<IdleTask> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl std::fmt::Debug for OnIdle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pending = self.0.lock().is_ok_and(|task| task.is_some());
+        write!(f, "OnIdle {{ pending: {pending} }}")
+    }
+}
+
+/// How long the engine must have been idle before it runs its [`OnIdle`] task.
+const IDLE_BEFORE_TASK: Duration = Duration::from_secs(2);
 
 enum Request {
     Execute {
@@ -173,6 +204,20 @@ impl Engine {
         let (late, receiver) = channel();
         let _ = self.requests.send(Request::Late(late));
         receiver
+    }
+
+    /// From the next cell on, cells run in `cwd` with the environment changed by `set` and
+    /// `unset`, also in every process that later replaces a crashed one. For a spare kernel
+    /// ([`crate::spare`]): its process running cells was started before the kernel knew the
+    /// directory and environment Jupyter gave it.
+    pub fn adopt_environment(
+        &self,
+        cwd: &std::path::Path,
+        set: &[(String, String)],
+        unset: &[String],
+    ) {
+        let setup = serde_json::json!({ "cwd": cwd, "set": set, "unset": unset });
+        self.control.link.cell().child_setup = Some(setup.to_string());
     }
 
     /// A handle that stops the running cell; never waits for the engine.
@@ -376,9 +421,15 @@ fn run_actor(
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         } else {
-            match inbox.recv() {
+            match inbox.recv_timeout(IDLE_BEFORE_TASK) {
                 Ok(request) => request,
-                Err(_) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(task) = config.on_idle.take() {
+                        task();
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         };
         match request {

@@ -20,6 +20,23 @@ pub(super) fn compiling(line: &str) -> Option<&str> {
     (!what.is_empty()).then_some(what)
 }
 
+/// The descriptor the forwarder writes to (the kernel's real stderr), once there is one.
+static ORIGINAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Makes `fd` the kernel's stderr from now on: what the forwarder copies goes there, or fd 2
+/// itself when stderr is not captured.
+pub(super) fn redirect_stderr(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    let target = match ORIGINAL.load(std::sync::atomic::Ordering::SeqCst) {
+        -1 => 2,
+        original => original,
+    };
+    // SAFETY: dup2 onto a descriptor this module owns (or fd 2); no memory is involved.
+    if unsafe { libc::dup2(fd, target) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Puts a pipe on fd 2 and forwards what arrives; see the module docs.
 pub(super) fn capture_stderr(sink: SharedSink) -> std::io::Result<()> {
     let mut fds = [0 as libc::c_int; 2];
@@ -39,6 +56,7 @@ pub(super) fn capture_stderr(sink: SharedSink) -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
         libc::close(fds[1]);
+        ORIGINAL.store(original, std::sync::atomic::Ordering::SeqCst);
         std::fs::File::from_raw_fd(original)
     };
     // SAFETY: fds[0] is a fresh descriptor owned by nothing else.

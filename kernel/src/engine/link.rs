@@ -19,7 +19,7 @@
 use super::channel::{self, Tag};
 use super::output::{SharedSink, Sink};
 use super::runtime::{
-    CELL_DONE, CELL_STARTED, GO, PRELUDE_FAILED, REPLY_END, SENTINEL_END, SENTINEL_START,
+    CELL_DONE, CELL_STARTED, GO, PRELUDE_FAILED, REPLY_END, SENTINEL_END, SENTINEL_START, SETUP,
 };
 use super::{Event, MimeBundle, StreamName, prelude};
 use serde_json::Value;
@@ -80,6 +80,11 @@ pub(super) struct CellState {
     pub prelude_library: Option<String>,
     /// The child could not load the prelude library: the engine runs the prelude as a cell.
     pub prelude_failed: bool,
+    /// Directory and environment for cells (JSON), sent in a `setup` line to each new child
+    /// before its first cell; see `Engine::adopt_environment`.
+    pub child_setup: Option<String>,
+    /// The child process that already got `child_setup`.
+    setup_pid: String,
 }
 
 pub(super) struct Shared {
@@ -313,10 +318,18 @@ fn serve_control(stream: UnixStream, shared: &Shared) {
             let mut cell = shared.cell();
             cell.child_running = true;
             cell.current = id.to_owned();
-            let go = match &cell.prelude_library {
+            let mut go = match &cell.prelude_library {
                 Some(path) => format!("{GO} {path}"),
                 None => GO.to_owned(),
             };
+            // Cell ids are `<child pid>-<n>`: a new pid is a new process, which needs the setup.
+            let pid = id.split('-').next().unwrap_or_default().to_owned();
+            if let Some(setup) = &cell.child_setup
+                && cell.setup_pid != pid
+            {
+                go = format!("{SETUP} {setup}\n{go}");
+                cell.setup_pid = pid;
+            }
             shared.changed.notify_all();
             drop(cell);
             if writeln!(writer, "{go}").is_err() {

@@ -91,4 +91,9 @@ mod stdin;
 pub mod warm;
 pub mod workdir;
 
-pub use actor::{Engine, EngineConfig, Interrupter};
+pub use actor::{Engine, EngineConfig, Interrupter, OnIdle};
+
+/// Makes `fd` the kernel's stderr (its log) from now on; see [`crate::spare`].
+pub fn redirect_stderr(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    build_progress::redirect_stderr(fd)
+}

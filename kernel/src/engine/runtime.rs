@@ -59,6 +59,10 @@ pub(super) const PRELUDE_FAILED: &str = "prelude-failed";
 /// that output is mistaken for output between cells. `go <path>` also names the prelude
 /// library ([`super::prelude::library`]), which the child loads before its first cell.
 pub(super) const GO: &str = "go";
+/// Control line, kernel to child, before a `go`: `setup <json>` gives the directory and the
+/// environment cells run in (`{"cwd": …, "set": [[name, value], …], "unset": [name, …]}`), when
+/// they are not the ones this process started with (see `Engine::adopt_environment`).
+pub(super) const SETUP: &str = "setup";
 /// Control line, kernel to child: the end of the lines to pass to evcxr.
 pub(super) const REPLY_END: &str = "\x01end";
 /// evcxr's end-of-cell line (its runtime protocol, pinned with `evcxr = "=0.22.0"`).
@@ -182,6 +186,39 @@ fn dl_error() -> String {
     }
 }
 
+/// Moves this process to the directory and environment of a `setup` line. Problems are printed
+/// (they reach the cell's stderr) rather than fatal: the cell can still run.
+fn apply_setup(json: &str) {
+    let setup: serde_json::Value = match serde_json::from_str(json) {
+        Ok(value) => value,
+        Err(error) => {
+            eprintln!("kettle: bad setup from the kernel: {error}");
+            return;
+        }
+    };
+    if let Some(cwd) = setup["cwd"].as_str()
+        && let Err(error) = std::env::set_current_dir(cwd)
+    {
+        eprintln!("kettle: cannot run cells in {cwd}: {error}");
+    }
+    let strings = |key: &str| -> Vec<serde_json::Value> {
+        setup[key].as_array().cloned().unwrap_or_default()
+    };
+    for pair in strings("set") {
+        if let (Some(name), Some(value)) = (pair[0].as_str(), pair[1].as_str()) {
+            // SAFETY: called before this process's first cell and before the prelude's thread
+            // starts: no other thread reads the environment.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
+    for name in strings("unset") {
+        if let Some(name) = name.as_str() {
+            // SAFETY: as above.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
+}
+
 fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
     let commands = move_away(0)?;
     let to_evcxr = move_away(1)?;
@@ -232,6 +269,12 @@ fn run(socket: OsString, token: OsString) -> std::io::Result<()> {
         writeln!(control, "{CELL_STARTED} {id}")?;
         reply.clear();
         replies.read_line(&mut reply)?;
+        if let Some(setup) = reply.strip_prefix(SETUP).and_then(|r| r.strip_prefix(' ')) {
+            // Before the prelude starts its thread, and before this process's first cell.
+            apply_setup(setup.trim_end());
+            reply.clear();
+            replies.read_line(&mut reply)?;
+        }
         let go = reply.trim_end();
         let Some(prelude) = go
             .strip_prefix(GO)

@@ -80,29 +80,51 @@ impl Evaluator for Engine {
 /// An engine plus the function that interrupts it from another thread.
 type Started<E> = (E, Box<dyn Fn() + Send>);
 
-/// Runs a kernel for `connection_file` until a `shutdown_request`.
-pub fn run_kernel(connection_file: &Path, engine_config: EngineConfig) -> anyhow::Result<()> {
+/// Reads and parses a connection file.
+pub fn read_connection_file(connection_file: &Path) -> anyhow::Result<ConnectionInfo> {
     let text = std::fs::read_to_string(connection_file)
         .with_context(|| format!("cannot read connection file {}", connection_file.display()))?;
-    let info = ConnectionInfo::from_json(&text)
-        .with_context(|| format!("bad connection file {}", connection_file.display()))?;
+    ConnectionInfo::from_json(&text)
+        .with_context(|| format!("bad connection file {}", connection_file.display()))
+}
+
+/// Runs a kernel for `connection_file` until a `shutdown_request`.
+pub fn run_kernel(connection_file: &Path, engine_config: EngineConfig) -> anyhow::Result<()> {
+    let info = read_connection_file(connection_file)?;
 
     // `kernel_info_reply` carries the Rust version; ask for it now, off the critical path, so
     // the first reply does not wait for `rustc --version`.
     std::thread::spawn(Engine::language_version);
 
+    // Engine::start returns at once; the evaluation context is built in the background and only
+    // the first execute waits for it.
     serve(&info, move || {
-        // Returns at once; the evaluation context is built in the background and only the
-        // first execute waits for it.
-        let engine = Engine::start(engine_config)?;
-        let interrupter = engine.interrupter();
-        let by_signal = engine.interrupter();
-        if let Err(e) = signals::forward_sigint(move || by_signal.interrupt()) {
-            log::warn(format_args!("SIGINT will end the kernel: {e}"));
-        }
-        let interrupt: Box<dyn Fn() + Send> = Box::new(move || interrupter.interrupt());
-        Ok((engine, interrupt))
+        with_interrupts(Engine::start(engine_config)?)
     })
+}
+
+/// Serves `info` with an engine that is already running (a spare kernel's, see
+/// [`crate::spare`]); `bound` is called once the sockets are bound.
+pub fn run_with_engine(
+    info: &ConnectionInfo,
+    engine: Engine,
+    bound: impl FnOnce(),
+) -> anyhow::Result<()> {
+    serve(info, move || {
+        bound();
+        with_interrupts(engine)
+    })
+}
+
+/// The engine with its interrupt function; SIGINT interrupts too.
+fn with_interrupts(engine: Engine) -> anyhow::Result<Started<Engine>> {
+    let interrupter = engine.interrupter();
+    let by_signal = engine.interrupter();
+    if let Err(e) = signals::forward_sigint(move || by_signal.interrupt()) {
+        log::warn(format_args!("SIGINT will end the kernel: {e}"));
+    }
+    let interrupt: Box<dyn Fn() + Send> = Box::new(move || interrupter.interrupt());
+    Ok((engine, interrupt))
 }
 
 /// Binds the sockets of `info`, starts the engine with `start` and serves until shutdown.

@@ -25,4 +25,5 @@ mod robustness;
 mod spare;
 mod status;
 mod stdin;
+mod values;
 mod warm_up;

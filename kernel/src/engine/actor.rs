@@ -8,7 +8,7 @@ use super::runtime::{SOCKET_ENV, TOKEN_ENV};
 use super::stdin::{self, Watch};
 use super::{
     Completions, Event, Inspection, MimeBundle, Outcome, StreamName, course, offsets, prelude,
-    report,
+    report, value_display,
 };
 use evcxr::{CommandContext, EvalCallbacks, EvalContext};
 use serde_json::{Map, Value};
@@ -389,6 +389,10 @@ struct Actor {
     async_mode: bool,
     /// The child loads the prelude as a library (see [`prelude::library`]), not as a cell.
     prelude_in_library: bool,
+    /// Whether to keep [`value_display::ITEMS`] defined (off after `:fmt` or `:types`).
+    value_display: bool,
+    /// evcxr's crate directory (`EVCXR_TMPDIR`), where the value display's module lives.
+    crate_dir: Option<PathBuf>,
 }
 
 fn run_actor(
@@ -414,6 +418,7 @@ fn run_actor(
             match inbox.recv_timeout(IDLE_BEFORE_WARM_UP) {
                 Ok(request) => request,
                 Err(RecvTimeoutError::Timeout) => {
+                    actor.ensure_value_display();
                     actor.warm_analysis();
                     analysis_cold = false;
                     continue;
@@ -424,6 +429,8 @@ fn run_actor(
             match inbox.recv_timeout(IDLE_BEFORE_TASK) {
                 Ok(request) => request,
                 Err(RecvTimeoutError::Timeout) => {
+                    // Again after `:clear`, which drops all items.
+                    actor.ensure_value_display();
                     if let Some(task) = config.on_idle.take() {
                         task();
                     }
@@ -460,6 +467,16 @@ fn run_actor(
         }
     }
     kill_descendants();
+}
+
+/// A new display of `data`, not meant to be updated.
+fn display_event(data: MimeBundle) -> Event {
+    Event::Display {
+        data,
+        metadata: Map::new(),
+        display_id: None,
+        update: false,
+    }
 }
 
 /// How long the engine waits for a request before it warms rust-analyzer up.
@@ -548,6 +565,8 @@ impl Actor {
             .map_err(|e| format!("cannot start the stdin watcher: {e}"))?;
         Ok(Actor {
             prelude_in_library: prelude_library.is_some(),
+            value_display: true,
+            crate_dir: std::env::var_os("EVCXR_TMPDIR").map(PathBuf::from),
             ctx: CommandContext::with_eval_context(eval),
             sink,
             control,
@@ -568,10 +587,56 @@ impl Actor {
         if self.prelude_in_library {
             return;
         }
-        if let Err(error) = self.ctx.execute(&prelude::cell()) {
+        if let Err(error) = self.execute_hidden(&prelude::cell()) {
             eprintln!("kettle: the prelude failed: {error}");
         }
+    }
+
+    /// Evaluates code of the engine's own, not a cell of the user's: whatever it printed goes
+    /// where output between cells goes, and it has no value.
+    fn execute_hidden(&mut self, code: &str) -> Result<(), String> {
+        let result = self.ctx.execute(code).map(drop).map_err(|e| e.to_string());
+        self.lock_sink().close();
         self.link.shared.cell().trailing_bundle = None;
+        result
+    }
+
+    fn value_display_defined(&self) -> bool {
+        self.ctx
+            .defined_item_names()
+            .any(|name| name == value_display::MODULE)
+    }
+
+    /// Defines [`value_display::ITEMS`] unless they are there or turned off.
+    fn ensure_value_display(&mut self) {
+        let Some(dir) = self.crate_dir.clone().filter(|_| self.value_display) else {
+            return;
+        };
+        if let Err(error) = value_display::write_source(&dir, true) {
+            eprintln!("kettle: values are shown the slow way: {error}");
+            self.value_display = false;
+            return;
+        }
+        if !self.value_display_defined()
+            && let Err(error) = self.execute_hidden(value_display::ITEMS)
+        {
+            eprintln!("kettle: values are shown the slow way: {error}");
+            self.value_display = false;
+        }
+    }
+
+    /// Keeps the module's file in place (every cell needs it once it is defined), turned off
+    /// after `:fmt` or `:types` (see [`value_display`]).
+    fn keep_value_display_file(&mut self, code: &str) {
+        if value_display::changes_formatting(code) {
+            self.value_display = false;
+        }
+        if let Some(dir) = &self.crate_dir
+            && self.value_display_defined()
+            && let Err(error) = value_display::write_source(dir, self.value_display)
+        {
+            eprintln!("kettle: cannot write {}: {error}", value_display::MODULE);
+        }
     }
 
     /// Makes rust-analyzer index std and the notebook's dependencies now, while nobody waits.
@@ -592,6 +657,7 @@ impl Actor {
     }
 
     fn execute(&mut self, code: &str, allow_stdin: bool, reply: Sender<CellMsg>) {
+        self.keep_value_display_file("");
         self.control.cell.fetch_add(1, Ordering::SeqCst);
         self.control.interrupted.store(false, Ordering::SeqCst);
         let _ = std::fs::remove_file(&self.control.interrupt_file);
@@ -603,8 +669,7 @@ impl Actor {
             .collect();
         if self.async_mode && prelude::spawns_tokio_tasks(code) {
             // Before the cell's output is routed: this step's own output is not the cell's.
-            let _ = self.ctx.execute(prelude::FRESH_TOKIO_RUNTIME);
-            self.lock_sink().close();
+            let _ = self.execute_hidden(prelude::FRESH_TOKIO_RUNTIME);
         }
         {
             let mut cell = self.link.shared.cell();
@@ -647,10 +712,13 @@ impl Actor {
             // The dead child's last output may still be in flight on its sockets.
             std::thread::sleep(Duration::from_millis(50));
         }
-        let value = match (&result, trailing) {
+        let mut value = match (&result, trailing) {
             (Ok(_), Some(bundle)) => self.value_or_display(code, bundle),
             _ => None,
         };
+        if let Ok(outputs) = &result {
+            value = self.show_command_output(outputs, value);
+        }
         let panic = self.lock_sink().close();
         self.control.running.store(false, Ordering::SeqCst);
         let _ = std::fs::remove_file(&self.control.interrupt_file);
@@ -709,6 +777,51 @@ impl Actor {
             // The child was replaced (its panic hook and flusher are gone), or never had them.
             self.run_prelude();
         }
+        if value_display::changes_formatting(code) {
+            // Before the next cell, which may show a value.
+            self.keep_value_display_file(code);
+        }
+    }
+
+    /// What evcxr itself answered (`:vars`, `:help`, `:timing` …, not printed by the child):
+    /// the cell's value when it has none of its own, else a display; and, with `:timing`, how
+    /// long the cell took. Returns the cell's value.
+    fn show_command_output(
+        &self,
+        outputs: &evcxr::EvalOutputs,
+        value: Option<MimeBundle>,
+    ) -> Option<MimeBundle> {
+        let mut sink = self.lock_sink();
+        let mut value = value;
+        if !outputs.content_by_mime_type.is_empty() {
+            let bundle: MimeBundle = outputs
+                .content_by_mime_type
+                .iter()
+                .map(|(mime, text)| {
+                    let data = if mime.contains("json") {
+                        serde_json::from_str(text).unwrap_or_else(|_| Value::from(text.as_str()))
+                    } else {
+                        Value::from(text.as_str())
+                    };
+                    (mime.clone(), data)
+                })
+                .collect();
+            match value {
+                None => value = Some(bundle),
+                Some(_) => sink.event(display_event(bundle), false),
+            }
+        }
+        if let Some(took) = outputs.timing {
+            let ms = took.as_millis();
+            let mut bundle = MimeBundle::new();
+            bundle.insert("text/plain".into(), format!("Took {ms} ms").into());
+            bundle.insert(
+                "text/html".into(),
+                format!("<span style=\"opacity: 0.6\">Took {ms} ms</span>").into(),
+            );
+            sink.event(display_event(bundle), false);
+        }
+        value
     }
 
     /// Rich content printed last by a cell: its value when the cell ends in an expression (evcxr
@@ -721,15 +834,7 @@ impl Actor {
             return None;
         }
         if !ends_with_expression(code) {
-            self.lock_sink().event(
-                Event::Display {
-                    data: bundle,
-                    metadata: Map::new(),
-                    display_id: None,
-                    update: false,
-                },
-                false,
-            );
+            self.lock_sink().event(display_event(bundle), false);
             return None;
         }
         Some(bundle)

@@ -88,6 +88,7 @@ mod prelude;
 mod report;
 pub mod runtime;
 mod stdin;
+mod value_display;
 pub mod warm;
 pub mod workdir;
 

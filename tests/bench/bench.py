@@ -26,6 +26,7 @@ Metrics (medians):
   tokio (full), first use      then a `:dep tokio` cell running a runtime, same kernel
   trivial statement            one `let _ = 1;` cell, over --runs cells
   cell defining a variable     one `let vN = vec![1, 2, 3];` cell, over --defines cells
+  cell ending in a value       one `v0` cell (shows the vector), over --runs cells
   print! -> iopub stream       one cell prints --prints wall-clock stamps without a newline,
                                20 ms apart; each stamp's latency is its arrival at the client
                                minus the stamp (same machine, same clock)
@@ -187,10 +188,13 @@ def measure(kernel_name, args, env):
 
     with Started(kernel_name, env) as k:
         run_cell(k.kc, "1")  # warm up: the first cell waits for the engine
+        time.sleep(args.think)  # a learner reading on; kettle's idle warm-up runs
         memory = {"idle after the first cell": resident_mib(k.pid())}
         trivial = [run_cell(k.kc, "let _ = 1;") for _ in range(args.runs)]
         defines = [run_cell(k.kc, f"let v{i} = vec![1, 2, 3];") for i in range(args.defines)]
-        memory[f"after {1 + args.runs + args.defines} cells"] = resident_mib(k.pid())
+        values = [run_cell(k.kc, "v0") for _ in range(args.runs)]
+        cells = 1 + 2 * args.runs + args.defines
+        memory[f"after {cells} cells"] = resident_mib(k.pid())
     MEMORY[kernel_name] = memory
 
     return {
@@ -199,6 +203,7 @@ def measure(kernel_name, args, env):
         f"first variable, after {args.think:g} s": statistics.median(first_var),
         "trivial statement": statistics.median(trivial),
         "cell defining a variable": statistics.median(defines),
+        "cell ending in a value": statistics.median(values),
         "rayon, first use": statistics.median(rayon),
         "tokio (full), first use": statistics.median(tokio),
     }

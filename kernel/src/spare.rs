@@ -91,11 +91,20 @@ struct Place {
 }
 
 impl Place {
+    /// Where the spare for `env` lives; `None` (no spares) when the directory cannot be made
+    /// private (see [`private_dir`]).
     fn of(env: &[(OsString, OsString)]) -> Option<Place> {
         let dir = match std::env::var_os(DIR_ENV) {
             Some(dir) => PathBuf::from(dir),
-            None => crate::engine::workdir::root()?.parent()?.join("spare"),
+            None => std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
+                .join("kettle")
+                .join("spare"),
         };
+        // Absolute: the spare works in another directory than the kernel that starts it.
+        let dir = std::path::absolute(dir).ok()?;
+        private_dir(&dir).ok()?;
         let key = key(env)?;
         Some(Place {
             socket: dir.join(format!("{key}.sock")),
@@ -103,16 +112,27 @@ impl Place {
             log: dir.join(format!("{key}.log")),
         })
     }
+}
 
-    fn create_dir(&self) -> std::io::Result<()> {
-        use std::os::unix::fs::DirBuilderExt;
-        let dir = self.socket.parent().unwrap_or(Path::new("."));
-        // Private: whoever can connect to the socket gets a kernel running as us.
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
+/// Creates `dir` (mode 0700) if needed and checks that only we can use it: a directory, not a
+/// symbolic link, owned by us, with no access for group or others. Whoever could put a socket
+/// there would receive a launcher's connection file (its signing key) and environment.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = std::fs::symlink_metadata(dir)?;
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a private directory of ours",
+            dir.display()
+        )));
     }
+    Ok(())
 }
 
 /// Identity of a file: its path, size, modification time and inode.
@@ -166,17 +186,36 @@ fn key(env: &[(OsString, OsString)]) -> Option<String> {
     for config in evcxr_config_stamps() {
         hasher.update(config.as_bytes());
     }
+    for toolchain in toolchain_stamps() {
+        hasher.update(toolchain.as_bytes());
+    }
     Some(hex::encode(&hasher.finalize()[..8]))
+}
+
+/// rustup's settings (the default toolchain) and the installed toolchains' compilers: a
+/// `rustup update` or `rustup default` means another kernel.
+fn toolchain_stamps() -> Vec<String> {
+    let Some(home) = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")))
+    else {
+        return vec![];
+    };
+    let mut stamps: Vec<String> = stamp(&home.join("settings.toml")).into_iter().collect();
+    if let Ok(toolchains) = std::fs::read_dir(home.join("toolchains")) {
+        let mut compilers: Vec<String> = toolchains
+            .flatten()
+            .filter_map(|t| stamp(&t.path().join("bin").join("rustc")))
+            .collect();
+        compilers.sort();
+        stamps.extend(compilers);
+    }
+    stamps
 }
 
 /// An exclusive, non-blocking `flock` on `path`, held while the file is open.
 fn try_lock(path: &Path) -> Option<std::fs::File> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .ok()?;
+    let file = open_private(path, false).ok()?;
     // SAFETY: flock on an open descriptor has no memory-safety preconditions.
     let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
     locked.then_some(file)
@@ -191,13 +230,17 @@ pub fn hand_over(connection_file: &Path) -> Option<ExitCode> {
     if !enabled() {
         return None;
     }
-    let env = environment();
-    let place = Place::of(&env)?;
-    let connection = std::fs::read_to_string(connection_file).ok()?;
+    // Everything is checked before connecting: a spare that answers is used up.
+    let request = handover_request(connection_file)?;
+    let place = Place::of(&environment())?;
     let stream = UnixStream::connect(&place.socket).ok()?;
+    // SAFETY: getuid has no preconditions.
+    if peer_uid(&stream) != Some(unsafe { libc::getuid() }) {
+        return None;
+    }
     let mut answers = BufReader::new(stream.try_clone().ok()?);
-    match request_handover(&stream, &mut answers, &connection, &env) {
-        Ok(pid) => Some(stand_in(answers, pid)),
+    match send_request(&stream, &mut answers, &request) {
+        Ok(kernel) => Some(stand_in(answers, kernel)),
         Err(reason) => {
             eprintln!("kettle: the spare kernel was not usable ({reason}); starting one");
             None
@@ -205,27 +248,44 @@ pub fn hand_over(connection_file: &Path) -> Option<ExitCode> {
     }
 }
 
-/// Sends the request; returns the spare's pid once it has bound the ports.
-fn request_handover(
-    stream: &UnixStream,
-    answers: &mut impl BufRead,
-    connection: &str,
-    env: &[(OsString, OsString)],
-) -> Result<libc::pid_t, String> {
-    let mut vars = serde_json::Map::new();
-    for (name, value) in env {
-        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
-            return Err("the environment is not UTF-8".into());
-        };
-        vars.insert(name.to_owned(), value.into());
+/// The request for a spare, or `None` when this launch cannot use one: the directory or the
+/// environment is not UTF-8 (the request is JSON), stdio is not open, or the directory has an
+/// `evcxr.toml` (evcxr reads it from the current directory, which for the spare was another).
+fn handover_request(connection_file: &Path) -> Option<serde_json::Value> {
+    let connection = std::fs::read_to_string(connection_file).ok()?;
+    let cwd = std::env::current_dir().ok()?;
+    if cwd.join("evcxr.toml").exists() {
+        return None;
     }
-    let cwd = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
-    let request = serde_json::json!({
+    let mut vars = serde_json::Map::new();
+    for (name, value) in environment() {
+        vars.insert(name.into_string().ok()?, value.into_string().ok()?.into());
+    }
+    // SAFETY: F_GETFD on a descriptor number only reads its flags.
+    if (0..3).any(|fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0) {
+        return None;
+    }
+    Some(serde_json::json!({
         "connection": connection,
-        "cwd": cwd,
+        "cwd": cwd.to_str()?,
         "env": vars,
         "nice": niceness(),
-    });
+    }))
+}
+
+/// The kernel a spare became: its process and its process group.
+#[derive(Clone, Copy)]
+struct Kernel {
+    pid: libc::pid_t,
+    group: libc::pid_t,
+}
+
+/// Sends the request with our stdio; returns the kernel once it has bound the ports.
+fn send_request(
+    stream: &UnixStream,
+    answers: &mut impl BufRead,
+    request: &serde_json::Value,
+) -> Result<Kernel, String> {
     stream
         .set_read_timeout(Some(HANDOVER_TIMEOUT))
         .map_err(|e| e.to_string())?;
@@ -234,17 +294,26 @@ fn request_handover(
     writeln!(writer, "{request}").map_err(|e| e.to_string())?;
     let mut line = String::new();
     answers.read_line(&mut line).map_err(|e| e.to_string())?;
-    match line.trim_end().split_once(' ') {
-        Some(("ok", pid)) => pid.parse().map_err(|_| format!("bad answer {line:?}")),
-        Some(("no", reason)) => Err(reason.to_owned()),
+    let mut words = line.split_whitespace();
+    match words.next() {
+        Some("ok") => {
+            let mut number = || words.next().and_then(|w| w.parse().ok());
+            match (number(), number()) {
+                (Some(pid), Some(group)) => Ok(Kernel { pid, group }),
+                _ => Err(format!("bad answer {line:?}")),
+            }
+        }
+        Some("no") => Err(line.trim_end()["no".len()..].trim().to_owned()),
         _ => Err("no answer".into()),
     }
 }
 
-/// Waits for the kernel `pid` to finish, passing it the signals meant for the kernel; returns
-/// its exit code.
-fn stand_in(answers: BufReader<UnixStream>, pid: libc::pid_t) -> ExitCode {
-    forward_signals(pid);
+/// Waits for the kernel to finish, passing it the signals meant for the kernel; returns its
+/// exit code. If the kernel ends without saying so (killed, crashed), its process group (the
+/// process running cells and what cells started) goes too, as it would have with a kernel that
+/// Jupyter had started itself.
+fn stand_in(answers: BufReader<UnixStream>, kernel: Kernel) -> ExitCode {
+    forward_signals(kernel);
     let _ = answers.get_ref().set_read_timeout(None);
     for line in answers.lines() {
         let Ok(line) = line else { break };
@@ -252,37 +321,52 @@ fn stand_in(answers: BufReader<UnixStream>, pid: libc::pid_t) -> ExitCode {
             return ExitCode::from(code.trim().parse::<u8>().unwrap_or(1));
         }
     }
-    eprintln!("kettle: the kernel process (pid {pid}) ended without shutting down");
+    // SAFETY: kill has no memory-safety preconditions; the group is the kernel's own.
+    unsafe { libc::kill(-kernel.group, libc::SIGKILL) };
+    eprintln!(
+        "kettle: the kernel process (pid {}) ended without shutting down",
+        kernel.pid
+    );
     ExitCode::FAILURE
 }
 
 /// Signals that stop or interrupt a kernel, sent to the launcher by Jupyter or a terminal.
 const FORWARDED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
-/// Blocks [`FORWARDED`] in this (still single-threaded) process and passes each to `pid` from a
-/// thread that waits for them.
-fn forward_signals(pid: libc::pid_t) {
-    // SAFETY: the set is initialised by sigemptyset before use; sigprocmask and sigwait only
-    // read it. Blocking before the thread starts makes the thread inherit the mask, so the
-    // signals stay pending for sigwait instead of running their default action.
+/// Blocks [`FORWARDED`] in this (still single-threaded) process and passes each on from a
+/// thread that waits for them: SIGINT to the kernel (an interrupt), the others to the kernel's
+/// whole group (Jupyter sends them to the launcher's group, to end everything).
+fn forward_signals(kernel: Kernel) {
+    // SAFETY: the set is initialised by sigemptyset before use; pthread_sigmask and sigwait
+    // only read it. Blocking before the thread starts makes the thread inherit the mask, so
+    // the signals stay pending for sigwait instead of running their default action.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         for signal in FORWARDED {
             libc::sigaddset(&mut set, signal);
         }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        let set = set;
-        let _ = std::thread::Builder::new()
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut previous);
+        let spawned = std::thread::Builder::new()
             .name("kettle-signals".into())
             .spawn(move || {
                 loop {
                     let mut signal = 0;
                     if libc::sigwait(&set, &mut signal) == 0 {
-                        libc::kill(pid, signal);
+                        let target = if signal == libc::SIGINT {
+                            kernel.pid
+                        } else {
+                            -kernel.group
+                        };
+                        libc::kill(target, signal);
                     }
                 }
             });
+        if spawned.is_err() {
+            // Then at least the signals act on the launcher as before.
+            libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        }
     }
 }
 
@@ -305,10 +389,10 @@ pub fn start_for(env: Vec<(OsString, OsString)>) {
         return;
     }
     let Some(place) = Place::of(&env) else { return };
-    if place.create_dir().is_err() || try_lock(&place.lock).is_none() {
+    if try_lock(&place.lock).is_none() {
         return;
     }
-    let (Ok(exe), Ok(log)) = (std::env::current_exe(), std::fs::File::create(&place.log)) else {
+    let (Ok(exe), Ok(log)) = (std::env::current_exe(), open_private(&place.log, true)) else {
         return;
     };
     let mut command = std::process::Command::new(exe);
@@ -344,41 +428,127 @@ pub fn start_for(env: Vec<(OsString, OsString)>) {
     }
 }
 
+/// Opens (creating) a file of the spare directory for writing, never through a symbolic link.
+fn open_private(path: &Path, truncate: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(truncate)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Why a waiting spare should end instead of waiting on.
+fn reason_to_end(
+    deadline: Instant,
+    watched: Option<libc::pid_t>,
+    key: Option<&str>,
+    env: &[(OsString, OsString)],
+) -> Option<&'static str> {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    if watched.is_some_and(|pid| unsafe { libc::kill(pid, 0) } != 0) {
+        return Some("its Jupyter server ended");
+    }
+    if Instant::now() > deadline {
+        return Some("nobody used it");
+    }
+    // The executable, the toolchain or evcxr's configuration changed: no launcher will match.
+    if self::key(env).as_deref() != key {
+        return Some("it is out of date");
+    }
+    None
+}
+
 /// `kettle spare`: prepares a kernel, waits for a launcher, then serves as its kernel.
 pub fn run(mut config: EngineConfig) -> anyhow::Result<ExitCode> {
     let env = environment();
-    let place = Place::of(&env).context("no cache directory for spare kernels")?;
-    place.create_dir()?;
+    let place = Place::of(&env).context("no private directory for spare kernels")?;
     let Some(mut lock) = try_lock(&place.lock) else {
         // Another spare for the same kernel exists or is starting.
         return Ok(ExitCode::SUCCESS);
     };
+    // A process group of our own (start_for's intermediate process led the last one): it is
+    // what this spare kills when its launcher goes, and what it renices.
+    // SAFETY: getpgrp, getpid and setsid have no preconditions.
+    unsafe {
+        if libc::getpgrp() != libc::getpid() {
+            libc::setsid();
+        }
+    }
     // Who holds the lock, for people (and tests) cleaning up.
     let _ = lock.set_len(0);
     let _ = write!(lock, "{}", std::process::id());
     crate::engine::workdir::use_persistent_slot();
     let niced = lower_priority_while_warming();
-    let exe = exe_stamp();
+    let key = key(&env);
+    let idle = std::env::var(IDLE_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(DEFAULT_IDLE);
+    let deadline = Instant::now() + idle;
+    let watched: Option<libc::pid_t> = env
+        .iter()
+        .find(|(name, _)| name == "JPY_PARENT_PID")
+        .and_then(|(_, pid)| pid.to_str()?.parse().ok());
+
     let on_idle = OnIdle::default();
     config.on_idle = on_idle.clone();
     let engine = Engine::start(config)?;
     std::thread::spawn(Engine::language_version);
+    // The same reasons to end apply while the engine starts (which could hang: a cargo lock).
+    let warming = std::sync::Arc::new(AtomicBool::new(true));
+    {
+        let (warming, key, env) = (warming.clone(), key.clone(), env.clone());
+        std::thread::spawn(move || {
+            while warming.load(Ordering::SeqCst) {
+                if let Some(reason) = reason_to_end(deadline, watched, key.as_deref(), &env) {
+                    eprintln!("kettle spare: ending while warming up: {reason}");
+                    // SAFETY: kill has no memory-safety preconditions; 0 is our own group.
+                    unsafe { libc::kill(0, libc::SIGKILL) };
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+    }
     // Blocks until evcxr is up and rust-analyzer has indexed std.
     engine.complete(WARM_UP_CODE, WARM_UP_CODE.chars().count());
+    warming.store(false, Ordering::SeqCst);
+    if !engine.is_ready() {
+        // A launcher would get a kernel that fails every cell; better to start one itself.
+        eprintln!("kettle spare: the engine did not start");
+        engine.shutdown();
+        return Ok(ExitCode::FAILURE);
+    }
 
     let _ = std::fs::remove_file(&place.socket);
     let listener = UnixListener::bind(&place.socket)
         .with_context(|| format!("cannot listen on {}", place.socket.display()))?;
-    let launcher = wait_for_launcher(&listener, &env, exe.as_deref());
+    let handover = loop {
+        let Some(stream) = wait_for_launcher(&listener, || {
+            reason_to_end(deadline, watched, key.as_deref(), &env)
+        }) else {
+            break None;
+        };
+        // A connection that does not bring a valid request does not use the spare up.
+        match read_request(&stream) {
+            Ok(request) => break Some((stream, request)),
+            Err(error) => {
+                let _ = writeln!(&stream, "no {error}");
+            }
+        }
+    };
     drop(listener);
     let _ = std::fs::remove_file(&place.socket);
     // From here on, the next spare may start.
     drop(lock);
-    let Some(stream) = launcher else {
+    let Some((stream, request)) = handover else {
         engine.shutdown();
         return Ok(ExitCode::SUCCESS);
     };
-    serve_launcher(stream, engine, &on_idle, niced)
+    serve_launcher(stream, request, engine, &on_idle, niced)
 }
 
 /// The nice value of this process.
@@ -404,25 +574,15 @@ fn lower_priority_while_warming() -> bool {
             || (libc::getrlimit(libc::RLIMIT_NICE, &mut limit) == 0
                 && limit.rlim_cur >= (20 - base) as libc::rlim_t)
     };
-    // SAFETY: as above; PRIO_PGRP 0 is our own process group (we are its leader).
+    // SAFETY: as above; PRIO_PGRP 0 is our own process group (we lead it, see `run`).
     can_undo && unsafe { libc::setpriority(libc::PRIO_PGRP, 0, base + 10) } == 0
 }
 
-/// The first connection from a process of ours; `None` when the spare should end instead.
+/// The first connection from a process of ours; `None` once `end` gives a reason to stop.
 fn wait_for_launcher(
     listener: &UnixListener,
-    env: &[(OsString, OsString)],
-    exe: Option<&str>,
+    end: impl Fn() -> Option<&'static str>,
 ) -> Option<UnixStream> {
-    let idle = std::env::var(IDLE_ENV)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map_or(DEFAULT_IDLE, Duration::from_secs_f64);
-    let deadline = Instant::now() + idle;
-    let watched: Option<libc::pid_t> = env
-        .iter()
-        .find(|(name, _)| name == "JPY_PARENT_PID")
-        .and_then(|(_, pid)| pid.to_str()?.parse().ok());
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };
     loop {
@@ -435,15 +595,12 @@ fn wait_for_launcher(
         let ready = unsafe { libc::poll(&mut poll, 1, 1000) };
         if ready > 0
             && let Ok((stream, _)) = listener.accept()
+            && peer_uid(&stream) == Some(uid)
         {
-            if peer_uid(&stream) == Some(uid) {
-                return Some(stream);
-            }
-            continue;
+            return Some(stream);
         }
-        // SAFETY: kill with signal 0 only checks that the process exists.
-        let parent_gone = watched.is_some_and(|pid| unsafe { libc::kill(pid, 0) } != 0);
-        if Instant::now() > deadline || parent_gone || exe_stamp().as_deref() != exe {
+        if let Some(reason) = end() {
+            eprintln!("kettle spare: ending: {reason}");
             return None;
         }
     }
@@ -469,71 +626,83 @@ fn peer_uid(stream: &UnixStream) -> Option<libc::uid_t> {
     ok.then_some(cred.uid)
 }
 
+/// A launcher's request: its stdio, connection, directory, environment and priority.
+struct Request {
+    stdio: Vec<OwnedFd>,
+    info: crate::wire::ConnectionInfo,
+    cwd: PathBuf,
+    env: Vec<(OsString, OsString)>,
+    nice: libc::c_int,
+}
+
+/// Reads and checks a launcher's request (a few seconds at most).
+fn read_request(stream: &UnixStream) -> Result<Request, String> {
+    stream
+        .set_read_timeout(Some(HANDOVER_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let stdio = recv_fds(stream, 3).map_err(|e| format!("no stdio: {e}"))?;
+    if stdio.len() != 3 {
+        return Err(format!("{} descriptors instead of 3", stdio.len()));
+    }
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let request: serde_json::Value =
+        serde_json::from_str(&line).map_err(|e| format!("bad request: {e}"))?;
+    let info =
+        crate::wire::ConnectionInfo::from_json(request["connection"].as_str().unwrap_or_default())
+            .map_err(|e| format!("bad connection file: {e}"))?;
+    let cwd = PathBuf::from(request["cwd"].as_str().ok_or("no directory")?);
+    let env = request["env"]
+        .as_object()
+        .ok_or("no environment")?
+        .iter()
+        .filter_map(|(k, v)| Some((k.into(), v.as_str()?.into())))
+        .collect();
+    let nice = request["nice"].as_i64().unwrap_or(0) as libc::c_int;
+    Ok(Request {
+        stdio,
+        info,
+        cwd,
+        env,
+        nice,
+    })
+}
+
 /// Takes over the launcher's stdio, directory, environment and ports, and serves as its kernel.
 fn serve_launcher(
     stream: UnixStream,
+    request: Request,
     engine: Engine,
     on_idle: &OnIdle,
     niced: bool,
 ) -> anyhow::Result<ExitCode> {
-    stream.set_read_timeout(Some(HANDOVER_TIMEOUT))?;
-    let stdio = recv_fds(&stream, 3)?;
-    let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line)?;
     let mut answer = &stream;
-    let request: serde_json::Value = match serde_json::from_str(&line) {
-        Ok(request) => request,
-        Err(error) => {
-            let _ = writeln!(answer, "no bad request: {error}");
-            engine.shutdown();
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let info = match crate::wire::ConnectionInfo::from_json(
-        request["connection"].as_str().unwrap_or_default(),
-    ) {
-        Ok(info) => info,
-        Err(error) => {
-            let _ = writeln!(answer, "no bad connection file: {error}");
-            engine.shutdown();
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    if stdio.len() == 3 {
-        // SAFETY: dup2 between descriptors we own; std's handles refer to the numbers 0 and 1.
-        unsafe {
-            libc::dup2(stdio[0].as_raw_fd(), 0);
-            libc::dup2(stdio[1].as_raw_fd(), 1);
-        }
-        let _ = crate::engine::redirect_stderr(stdio[2].as_raw_fd());
+    // SAFETY: dup2 between descriptors we own; std's handles refer to the numbers 0 and 1.
+    unsafe {
+        libc::dup2(request.stdio[0].as_raw_fd(), 0);
+        libc::dup2(request.stdio[1].as_raw_fd(), 1);
     }
-    drop(stdio);
-    if niced {
-        let nice = request["nice"].as_i64().unwrap_or(0) as libc::c_int;
-        // SAFETY: setpriority has no memory-safety preconditions. Every thread of every process
-        // in our group: the process running cells was started during the warm-up.
-        if unsafe { libc::setpriority(libc::PRIO_PGRP, 0, nice) } != 0 {
-            eprintln!(
-                "kettle: cannot restore the kernel's priority: {}",
-                std::io::Error::last_os_error()
-            );
-        }
+    let _ = crate::engine::redirect_stderr(request.stdio[2].as_raw_fd());
+    drop(request.stdio);
+    // SAFETY: setpriority has no memory-safety preconditions. Every thread of every process in
+    // our group: the process running cells was started during the warm-up.
+    if niced && unsafe { libc::setpriority(libc::PRIO_PGRP, 0, request.nice) } != 0 {
+        eprintln!(
+            "kettle: cannot restore the kernel's priority: {}",
+            std::io::Error::last_os_error()
+        );
     }
-    let cwd = PathBuf::from(request["cwd"].as_str().unwrap_or("/"));
-    if let Err(error) = std::env::set_current_dir(&cwd) {
-        eprintln!("kettle: cannot change to {}: {error}", cwd.display());
+    if let Err(error) = std::env::set_current_dir(&request.cwd) {
+        eprintln!(
+            "kettle: cannot change to {}: {error}",
+            request.cwd.display()
+        );
     }
-    let launcher_env: Vec<(OsString, OsString)> = request["env"]
-        .as_object()
-        .map(|vars| {
-            vars.iter()
-                .filter_map(|(k, v)| Some((k.into(), v.as_str()?.into())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let (set, unset) = difference(&environment(), &launcher_env);
-    engine.adopt_environment(&cwd, &set, &unset);
-    *ENVIRONMENT.lock().unwrap_or_else(|p| p.into_inner()) = launcher_env;
+    let (set, unset) = difference(&environment(), &request.env);
+    engine.adopt_environment(&request.cwd, &set, &unset);
+    *ENVIRONMENT.lock().unwrap_or_else(|p| p.into_inner()) = request.env;
     // The next restart gets a spare too.
     on_idle.set(start_one);
 
@@ -553,10 +722,10 @@ fn serve_launcher(
             }
         })?;
 
-    let result = crate::session::run_with_engine(&info, engine, || {
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
-        let _ = writeln!(answer, "ok {pid}");
+    let result = crate::session::run_with_engine(&request.info, engine, || {
+        // SAFETY: getpid and getpgrp have no preconditions.
+        let (pid, group) = unsafe { (libc::getpid(), libc::getpgrp()) };
+        let _ = writeln!(answer, "ok {pid} {group}");
     });
     FINISHED.store(true, Ordering::SeqCst);
     let code = match &result {

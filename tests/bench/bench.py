@@ -327,12 +327,14 @@ def wait_for_spare(spare_dir, timeout=120):
 
 
 def spare_pids(spare_dir):
-    """Pids of the spares (their lock files hold them)."""
+    """Pids of the running spares (their lock files hold them)."""
     pids = []
     for lock in spare_dir.glob("*.lock"):
         try:
-            pids.append(int(lock.read_text().strip()))
-        except (OSError, ValueError):
+            pid = int(lock.read_text().strip())
+            if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1] == b"spare":
+                pids.append(pid)
+        except (OSError, ValueError, IndexError):
             pass
     return pids
 

@@ -212,12 +212,23 @@ def test_cell_runs_through_jupyterlab(lab, session):
         ws.close()
 
 
+def is_spare(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1] == b"spare"
+    except (OSError, IndexError):
+        return False
+
+
 def spare_pids(lab: Lab) -> list[int]:
-    """Spare kernels write their pid into their lock file."""
+    """Running spare kernels: they write their pid into their lock file."""
     pids = []
     for lock in lab.spare_dir.glob("*.lock"):
-        text = lock.read_text().strip()
-        if text.isdigit():
+        for _ in range(10):  # a spare may be rewriting it
+            text = lock.read_text().strip()
+            if text.isdigit():
+                break
+            time.sleep(0.05)
+        if text.isdigit() and is_spare(int(text)):
             pids.append(int(text))
     return pids
 

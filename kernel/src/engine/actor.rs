@@ -91,6 +91,8 @@ struct Control {
     interrupt_file: PathBuf,
     /// The process running cells (changes when evcxr restarts it).
     child_pid: std::sync::atomic::AtomicU32,
+    /// evcxr's context could not be created: every request gets the reason.
+    failed: AtomicBool,
     link: Arc<super::link::Shared>,
 }
 
@@ -119,6 +121,7 @@ impl Engine {
             cell: AtomicU64::new(0),
             interrupt_file: link.interrupt_file(),
             child_pid: std::sync::atomic::AtomicU32::new(0),
+            failed: AtomicBool::new(false),
             link: Arc::clone(&link.shared),
         });
         let actor_control = Arc::clone(&control);
@@ -218,6 +221,12 @@ impl Engine {
     ) {
         let setup = serde_json::json!({ "cwd": cwd, "set": set, "unset": unset });
         self.control.link.cell().child_setup = Some(setup.to_string());
+    }
+
+    /// Whether evcxr's context is up, as far as is known: false once its creation failed.
+    /// (Any request waits for the creation; after one returned, this is the outcome.)
+    pub fn is_ready(&self) -> bool {
+        !self.control.failed.load(Ordering::SeqCst)
     }
 
     /// A handle that stops the running cell; never waits for the engine.
@@ -402,9 +411,11 @@ fn run_actor(
     sink: SharedSink,
     link: Link,
 ) {
+    let failed = Arc::clone(&control);
     let mut actor = match Actor::create(&config, sink, control, link) {
         Ok(actor) => actor,
         Err(message) => {
+            failed.failed.store(true, Ordering::SeqCst);
             eprintln!("kettle: the evaluation engine failed to start: {message}");
             serve_failed(&message, inbox);
             return;

@@ -30,8 +30,11 @@ pub(super) fn redirect_stderr(fd: std::os::fd::RawFd) -> std::io::Result<()> {
         -1 => 2,
         original => original,
     };
-    // SAFETY: dup2 onto a descriptor this module owns (or fd 2); no memory is involved.
-    if unsafe { libc::dup2(fd, target) } < 0 {
+    // Close-on-exec like the descriptor it replaces (fd 2 is inherited on purpose): cargo, rustc
+    // and spares must not hold the launcher's stderr open.
+    let flags = if target == 2 { 0 } else { libc::O_CLOEXEC };
+    // SAFETY: dup3 onto a descriptor this module owns (or fd 2); no memory is involved.
+    if unsafe { libc::dup3(fd, target, flags) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())

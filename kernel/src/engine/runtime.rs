@@ -206,8 +206,9 @@ fn apply_setup(json: &str) {
     };
     for pair in strings("set") {
         if let (Some(name), Some(value)) = (pair[0].as_str(), pair[1].as_str()) {
-            // SAFETY: called before this process's first cell and before the prelude's thread
-            // starts: no other thread reads the environment.
+            // SAFETY: called before this process's first cell, when the only other thread can
+            // be the prelude's flusher (when the prelude ran as a cell), which never reads the
+            // environment.
             unsafe { std::env::set_var(name, value) };
         }
     }

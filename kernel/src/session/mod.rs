@@ -111,8 +111,10 @@ pub fn run_with_engine(
     bound: impl FnOnce(),
 ) -> anyhow::Result<()> {
     serve(info, move || {
+        // SIGINT handling first: the launcher forwards Ctrl-C as soon as it hears "bound".
+        let started = with_interrupts(engine);
         bound();
-        with_interrupts(engine)
+        started
     })
 }
 

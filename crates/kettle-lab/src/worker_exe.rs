@@ -16,8 +16,23 @@ use std::sync::{Mutex, OnceLock};
 /// Set this to a `kettle-worker` executable to use it instead of building one.
 pub const WORKER_VAR: &str = "KETTLE_WORKER";
 
-/// The workspace this copy of kettle-lab belongs to, known at compile time.
+/// The workspace this copy of kettle-lab was compiled in. Cargo does not rebuild a crate when
+/// only its workspace moved, so this can name a checkout that is gone: see [`workspace_manifest`].
 const WORKSPACE_MANIFEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
+
+/// The kettle workspace to build the worker from: the one around the current directory (a
+/// notebook's, or a test's), else the one this crate was compiled in.
+fn workspace_manifest() -> PathBuf {
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            let manifest = dir.join("Cargo.toml");
+            if manifest.is_file() && dir.join("crates/kettle-lab/Cargo.toml").is_file() {
+                return manifest;
+            }
+        }
+    }
+    PathBuf::from(WORKSPACE_MANIFEST)
+}
 
 /// The path of the `kettle-worker` executable: `$KETTLE_WORKER` if set, else built once per
 /// process with `cargo build --release` into `~/.cache/kettle/worker-target` (or
@@ -79,12 +94,9 @@ fn build() -> io::Result<PathBuf> {
     let mut command = Command::new(cargo);
     command
         .args(["build", "--release", "--quiet", "-p", "kettle-lab"])
-        .args([
-            "--bin",
-            "kettle-worker",
-            "--manifest-path",
-            WORKSPACE_MANIFEST,
-        ])
+        .args(["--bin", "kettle-worker"])
+        .arg("--manifest-path")
+        .arg(workspace_manifest())
         .env("CARGO_TARGET_DIR", &target)
         // Compiled like a cell (evcxr builds cells at opt-level 2, incrementally; incremental
         // builds generate different code for some loops), so a function the worker and a cell

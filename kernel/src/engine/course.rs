@@ -12,11 +12,20 @@ pub const COMMAND: &str = ":course";
 /// The helper crates, by package name.
 pub const CRATES: [&str; 3] = ["kettle-display", "kettle-timing", "kettle-lab"];
 
-/// Where the helper crates are: `KETTLE_CRATES_DIR`, else the workspace this kernel was built
-/// from.
+/// Where the helper crates are: `KETTLE_CRATES_DIR`, else those of the kettle workspace around
+/// the current directory (the notebook's), else those of the workspace this kernel was built
+/// from (cargo does not rebuild the kernel when only the workspace moved, so that one can be
+/// a checkout that is gone).
 pub fn crates_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("KETTLE_CRATES_DIR") {
         return PathBuf::from(dir);
+    }
+    if let Some(root) = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| crate::lab::find_workspace_root(&cwd))
+        && root.join("crates").join(CRATES[0]).is_dir()
+    {
+        return root.join("crates");
     }
     let built_from = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../crates"));
     built_from.canonicalize().unwrap_or(built_from)

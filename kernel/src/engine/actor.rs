@@ -576,7 +576,8 @@ impl Actor {
             .map_err(|e| format!("cannot start the stdin watcher: {e}"))?;
         Ok(Actor {
             prelude_in_library: prelude_library.is_some(),
-            value_display: true,
+            // KETTLE_VALUE_DISPLAY=0: always evcxr's own two-step way (see value_display).
+            value_display: std::env::var_os("KETTLE_VALUE_DISPLAY").is_none_or(|v| v != "0"),
             crate_dir: std::env::var_os("EVCXR_TMPDIR").map(PathBuf::from),
             ctx: CommandContext::with_eval_context(eval),
             sink,

@@ -18,7 +18,11 @@
 //! - user types: evcxr's fallback still runs for them, as before.
 //!
 //! `:fmt` and `:types` change how the fallback formats values; a kernel that saw either turns
-//! the trait into an empty one, so the fallback always runs.
+//! the trait into an empty one, so the fallback always runs. `KETTLE_VALUE_DISPLAY=0` leaves
+//! it out altogether.
+//!
+//! Cost: the module is part of every cell's crate, ~6 ms more for a `let _ = 1;` cell (0.106 s
+//! instead of 0.100 s here); a cell ending in a vector takes ~0.15 s instead of ~0.22 s.
 
 /// The module holding the trait. Its source is a file of its own next to evcxr's `src/lib.rs`,
 /// not an item in it: when a value's type lacks the method, rustc adds a note pointing at the

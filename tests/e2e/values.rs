@@ -111,4 +111,13 @@ fn what_evcxr_commands_answer_is_shown() {
         "{}",
         c.describe()
     );
+    // `:quit` would end the process (evcxr calls exit); it is refused instead.
+    let c = k.execute(":quit");
+    assert_eq!(
+        c.error().content["ename"],
+        "Unsupported",
+        "{}",
+        c.describe()
+    );
+    k.assert_result("answer", "42");
 }

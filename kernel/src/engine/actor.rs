@@ -669,6 +669,21 @@ impl Actor {
     }
 
     fn execute(&mut self, code: &str, allow_stdin: bool, reply: Sender<CellMsg>) {
+        if code
+            .lines()
+            .any(|line| line.split_whitespace().next() == Some(":quit"))
+        {
+            // evcxr would end this process on the spot, with no reply: Jupyter would see a
+            // crashed kernel. The frontend's own commands do it properly.
+            let r = report::other(
+                "Unsupported",
+                "`:quit` would end the kernel without a reply; use Kernel > Shut Down (or \
+                 Restart) instead"
+                    .to_owned(),
+            );
+            let _ = reply.send(CellMsg::Done(outcome_of(r)));
+            return;
+        }
         self.keep_value_display_file("");
         self.control.cell.fetch_add(1, Ordering::SeqCst);
         self.control.interrupted.store(false, Ordering::SeqCst);

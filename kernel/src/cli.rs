@@ -53,7 +53,8 @@ pub enum Commands {
     /// Build the course's dependencies now, so notebooks do not wait for them later.
     ///
     /// Compiles the helper crates (`:course`), rayon and tokio once into the persistent work
-    /// directory kernels use (~/.cache/kettle/work). `kettle lab` does this by itself the first
+    /// directories kernels use (~/.cache/kettle/work): two of them, one for a kernel and one
+    /// for the spare it prepares for the next start. `kettle lab` does this by itself the first
     /// time and whenever kettle or the compiler changed.
     Warm,
 }
@@ -162,8 +163,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Commands::Warm => {
-            crate::engine::workdir::use_persistent_slot();
-            crate::engine::warm::warm_up(|line| eprintln!("kettle: {line}"))?;
+            crate::engine::warm::warm_two_slots(|line| eprintln!("kettle: {line}"))?;
             eprintln!("kettle: the course's dependencies are built");
             Ok(ExitCode::SUCCESS)
         }

@@ -38,6 +38,30 @@ pub fn is_warm() -> bool {
         .is_some_and(|text| text == stamp_text())
 }
 
+/// Set in the second `kettle warm` that [`warm_two_slots`] starts.
+const SECOND_SLOT_ENV: &str = "KETTLE_WARM_SECOND_SLOT";
+
+/// `kettle warm`: warms the first free work slot, then (through a second `kettle warm`, which
+/// gets the next free slot while this process holds its own) the one after. A kernel and the
+/// spare it prepares for the next start ([`crate::spare`]) work in two slots at once, and a
+/// kernel that takes over a spare must find the dependencies built as well.
+pub fn warm_two_slots(mut progress: impl FnMut(&str)) -> anyhow::Result<()> {
+    let slot = super::workdir::use_persistent_slot();
+    warm_up(&mut progress)?;
+    if slot.is_some() && std::env::var_os(SECOND_SLOT_ENV).is_none() {
+        progress("warming a second work slot, for spare kernels");
+        let status = std::process::Command::new(std::env::current_exe()?)
+            .arg("warm")
+            .env(SECOND_SLOT_ENV, "1")
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "warming the second slot failed ({status})"
+        );
+    }
+    Ok(())
+}
+
 /// Runs the warm-up cells in a fresh engine, reporting progress through `progress`. Needs the
 /// work slot to be claimed already (`workdir::use_persistent_slot`), or it warms a throwaway
 /// directory.

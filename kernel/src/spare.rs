@@ -55,8 +55,6 @@ pub const IDLE_ENV: &str = "KETTLE_SPARE_IDLE";
 const DEFAULT_IDLE: Duration = Duration::from_secs(1800);
 /// How long a launcher waits for the spare to bind its ports before starting a kernel itself.
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Indexes std in rust-analyzer before the spare offers itself (what a kernel does when idle).
-const WARM_UP_CODE: &str = "let kettle_warm_up = vec![1u8]; kettle_warm_up.l";
 
 /// The environment this process started with (before the kernel adds to it); replaced by the
 /// launcher's when a spare is handed over. Spares are started with it and keyed by it.
@@ -74,8 +72,10 @@ fn environment() -> Vec<(OsString, OsString)> {
         .clone()
 }
 
-fn enabled() -> bool {
-    std::env::var_os(SWITCH_ENV).is_none_or(|v| v != "0")
+/// Whether spares are on for processes with environment `env` (`KETTLE_SPARE=0` turns them off).
+fn enabled(env: &[(OsString, OsString)]) -> bool {
+    !env.iter()
+        .any(|(name, value)| name == SWITCH_ENV && value == "0")
 }
 
 /// Set per kernel or per directory, so left out of the key (and passed to cells on hand-over).
@@ -96,11 +96,7 @@ impl Place {
     fn of(env: &[(OsString, OsString)]) -> Option<Place> {
         let dir = match std::env::var_os(DIR_ENV) {
             Some(dir) => PathBuf::from(dir),
-            None => std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
-                .join("kettle")
-                .join("spare"),
+            None => crate::engine::workdir::cache_dir()?.join("spare"),
         };
         // Absolute: the spare works in another directory than the kernel that starts it.
         let dir = std::path::absolute(dir).ok()?;
@@ -227,7 +223,7 @@ fn try_lock(path: &Path) -> Option<std::fs::File> {
 /// Hands this kernel's connection file to a waiting spare and stands in for it until it exits.
 /// `None`: there was no usable spare; start a kernel the usual way (nothing was changed).
 pub fn hand_over(connection_file: &Path) -> Option<ExitCode> {
-    if !enabled() {
+    if !enabled(&environment()) {
         return None;
     }
     // Everything is checked before connecting: a spare that answers is used up.
@@ -382,10 +378,7 @@ pub fn start_one() {
 /// Starts a spare for kernels that will be started with environment `env` (what `kettle lab`
 /// does for the kernels of its Jupyter server, so that even the first one starts at once).
 pub fn start_for(env: Vec<(OsString, OsString)>) {
-    if env
-        .iter()
-        .any(|(name, value)| name == SWITCH_ENV && value == "0")
-    {
+    if !enabled(&env) {
         return;
     }
     let Some(place) = Place::of(&env) else { return };
@@ -514,7 +507,7 @@ pub fn run(mut config: EngineConfig) -> anyhow::Result<ExitCode> {
         });
     }
     // Blocks until evcxr is up and rust-analyzer has indexed std.
-    engine.complete(WARM_UP_CODE, WARM_UP_CODE.chars().count());
+    engine.prepare();
     warming.store(false, Ordering::SeqCst);
     if !engine.is_ready() {
         // A launcher would get a kernel that fails every cell; better to start one itself.

@@ -16,13 +16,7 @@ fn last_source(k: &mut Kernel) -> String {
 
 /// Runs `code`, checks the value shown, and whether the value needed evcxr's fallback.
 fn shows(k: &mut Kernel, code: &str, expected: &str, fallback: bool) {
-    let c = k.execute_ok(code);
-    assert_eq!(
-        c.result_text().as_deref(),
-        Some(expected),
-        "{code}\n{}",
-        c.describe()
-    );
+    k.assert_result(code, expected);
     let source = last_source(k);
     assert_eq!(
         source.contains("evcxr_send_text_plain("),
@@ -86,23 +80,10 @@ fn values_show_as_before_and_common_ones_compile_once() {
 fn what_evcxr_commands_answer_is_shown() {
     let mut k = Kernel::start();
     k.execute_ok("let answer = 42u8;");
-    let c = k.execute_ok(":vars");
-    assert_eq!(
-        c.result_text().as_deref(),
-        Some("answer: u8\n"),
-        "{}",
-        c.describe()
-    );
-    let c = k.execute_ok(":timing");
-    assert_eq!(
-        c.result_text().as_deref(),
-        Some("Timing: true\n"),
-        "{}",
-        c.describe()
-    );
+    k.assert_result(":vars", "answer: u8\n");
+    k.assert_result(":timing", "Timing: true\n");
     // With timing on, a cell also shows how long it took, beside its own value.
-    let c = k.execute_ok("answer");
-    assert_eq!(c.result_text().as_deref(), Some("42"), "{}", c.describe());
+    let c = k.assert_result("answer", "42");
     let took = c.of_type("display_data");
     assert!(
         took.iter().any(|m| m.content["data"]["text/plain"]

@@ -223,6 +223,12 @@ impl Engine {
         self.control.link.cell().child_setup = Some(setup.to_string());
     }
 
+    /// Waits until evcxr's context is up and rust-analyzer has indexed std (what an idle engine
+    /// does by itself, see `Actor::warm_analysis`).
+    pub fn prepare(&self) {
+        self.complete(WARM_UP_CODE, WARM_UP_CODE.chars().count());
+    }
+
     /// Whether evcxr's context is up, as far as is known: false once its creation failed.
     /// (Any request waits for the creation; after one returned, this is the outcome.)
     pub fn is_ready(&self) -> bool {
@@ -411,11 +417,11 @@ fn run_actor(
     sink: SharedSink,
     link: Link,
 ) {
-    let failed = Arc::clone(&control);
+    let status = Arc::clone(&control);
     let mut actor = match Actor::create(&config, sink, control, link) {
         Ok(actor) => actor,
         Err(message) => {
-            failed.failed.store(true, Ordering::SeqCst);
+            status.failed.store(true, Ordering::SeqCst);
             eprintln!("kettle: the evaluation engine failed to start: {message}");
             serve_failed(&message, inbox);
             return;
@@ -490,16 +496,23 @@ fn display_event(data: MimeBundle) -> Event {
     }
 }
 
+/// A completion request that makes rust-analyzer index std and the dependencies.
+const WARM_UP_CODE: &str = "let kettle_warm_up = vec![1u8]; kettle_warm_up.l";
+
 /// How long the engine waits for a request before it warms rust-analyzer up.
 const IDLE_BEFORE_WARM_UP: Duration = Duration::from_millis(200);
+
+/// Whether a line of `code` is one of the evcxr (or kettle) commands `names`, e.g. `":dep"`.
+pub(super) fn uses_command(code: &str, names: &[&str]) -> bool {
+    code.lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .any(|word| names.contains(&word))
+}
 
 /// Whether a cell adds dependencies (`:dep`, `:course`): rust-analyzer then has new crates
 /// to index.
 fn changes_dependencies(code: &str) -> bool {
-    code.lines().any(|line| {
-        let line = line.trim_start();
-        line.starts_with(":dep") || line.trim_end() == course::COMMAND
-    })
+    uses_command(code, &[":dep", course::COMMAND])
 }
 
 /// Answers every request with the reason the engine could not start.
@@ -639,10 +652,7 @@ impl Actor {
 
     /// Keeps the module's file in place (every cell needs it once it is defined), turned off
     /// after `:fmt` or `:types` (see [`value_display`]).
-    fn keep_value_display_file(&mut self, code: &str) {
-        if value_display::changes_formatting(code) {
-            self.value_display = false;
-        }
+    fn keep_value_display_file(&self) {
         if let Some(dir) = &self.crate_dir
             && self.value_display_defined()
             && let Err(error) = value_display::write_source(dir, self.value_display)
@@ -658,8 +668,7 @@ impl Actor {
     /// engine has been idle for [`IDLE_BEFORE_WARM_UP`]: a cell that arrives meanwhile waits
     /// for the rest of it, and would otherwise have paid for it anyway if it defines a variable.
     fn warm_analysis(&mut self) {
-        const CODE: &str = "let kettle_warm_up = vec![1u8]; kettle_warm_up.l";
-        let _ = self.ctx.completions(CODE, CODE.len());
+        let _ = self.ctx.completions(WARM_UP_CODE, WARM_UP_CODE.len());
     }
 
     fn child_pid(&self) -> u32 {
@@ -669,10 +678,7 @@ impl Actor {
     }
 
     fn execute(&mut self, code: &str, allow_stdin: bool, reply: Sender<CellMsg>) {
-        if code
-            .lines()
-            .any(|line| line.split_whitespace().next() == Some(":quit"))
-        {
+        if uses_command(code, &[":quit"]) {
             // evcxr would end this process on the spot, with no reply: Jupyter would see a
             // crashed kernel. The frontend's own commands do it properly.
             let r = report::other(
@@ -684,7 +690,7 @@ impl Actor {
             let _ = reply.send(CellMsg::Done(outcome_of(r)));
             return;
         }
-        self.keep_value_display_file("");
+        self.keep_value_display_file();
         self.control.cell.fetch_add(1, Ordering::SeqCst);
         self.control.interrupted.store(false, Ordering::SeqCst);
         let _ = std::fs::remove_file(&self.control.interrupt_file);
@@ -805,8 +811,9 @@ impl Actor {
             self.run_prelude();
         }
         if value_display::changes_formatting(code) {
+            self.value_display = false;
             // Before the next cell, which may show a value.
-            self.keep_value_display_file(code);
+            self.keep_value_display_file();
         }
     }
 

@@ -108,10 +108,7 @@ pub(super) fn write_source(crate_dir: &std::path::Path, enabled: bool) -> std::i
 
 /// Whether a cell changes how evcxr formats values (`:fmt`, `:types`).
 pub(super) fn changes_formatting(code: &str) -> bool {
-    code.lines().any(|line| {
-        let word = line.split_whitespace().next().unwrap_or("");
-        word == ":fmt" || word == ":types"
-    })
+    super::actor::uses_command(code, &[":fmt", ":types"])
 }
 
 #[cfg(test)]

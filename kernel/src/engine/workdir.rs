@@ -22,10 +22,15 @@ pub fn root() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("KETTLE_WORK_DIR") {
         return Some(PathBuf::from(dir));
     }
+    Some(cache_dir()?.join("work"))
+}
+
+/// kettle's cache directory: `$XDG_CACHE_HOME/kettle`, else `~/.cache/kettle`.
+pub fn cache_dir() -> Option<PathBuf> {
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-    Some(cache.join("kettle").join("work"))
+    Some(cache.join("kettle"))
 }
 
 /// Claims a free slot under `root` and returns it; the lock lives as long as the process.

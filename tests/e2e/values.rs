@@ -82,13 +82,19 @@ fn what_evcxr_commands_answer_is_shown() {
     k.execute_ok("let answer = 42u8;");
     k.assert_result(":vars", "answer: u8\n");
     k.assert_result(":timing", "Timing: true\n");
-    // With timing on, a cell also shows how long it took, beside its own value.
+    // With timing on, a cell also shows how long it took and where the time went (evcxr's
+    // phases), beside its own value.
     let c = k.assert_result("answer", "42");
     let took = c.of_type("display_data");
     assert!(
-        took.iter().any(|m| m.content["data"]["text/plain"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("Took ") && t.ends_with(" ms"))),
+        took.iter().any(
+            |m| m.content["data"]["text/plain"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Took ")
+                    && t.contains(" · Final compile ")
+                    && t.contains(" · Execution ")
+                    && t.ends_with(" ms"))
+        ),
         "{}",
         c.describe()
     );
@@ -101,4 +107,23 @@ fn what_evcxr_commands_answer_is_shown() {
         c.describe()
     );
     k.assert_result("answer", "42");
+}
+
+#[test]
+fn cells_are_built_with_the_cargo_settings_kettle_keeps_above_the_work_slots() {
+    let mut k = Kernel::start();
+    k.assert_result("1 + 1", "2");
+    let c = k.execute_ok(":last_compile_dir");
+    let dir = c.result_text().unwrap_or_default().trim().to_owned();
+    // Cargo reads .cargo/config.toml in every parent of the directory it builds in.
+    let config = std::path::Path::new(&dir)
+        .parent()
+        .map(|root| root.join(".cargo").join("config.toml"))
+        .unwrap_or_else(|| panic!("no parent for {dir:?}"));
+    let text = std::fs::read_to_string(&config)
+        .unwrap_or_else(|e| panic!("no {}: {e}\n{}", config.display(), c.describe()));
+    assert!(
+        text.lines().any(|line| line.trim() == "lto = \"off\""),
+        "{text}"
+    );
 }

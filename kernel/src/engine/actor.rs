@@ -428,6 +428,9 @@ fn run_actor(
         }
     };
     actor.run_prelude();
+    // Before the first cell rather than when idle: "Run All" sends every cell at once, and the
+    // engine would not be idle until it ends. ~0.1 s once; each value cell then saves a compile.
+    actor.ensure_value_display();
     // rust-analyzer has not indexed std (or the dependencies) yet: see `Actor::warm_analysis`.
     let mut analysis_cold = true;
     loop {
@@ -846,13 +849,23 @@ impl Actor {
             }
         }
         if let Some(took) = outputs.timing {
-            let ms = took.as_millis();
+            // evcxr's phases say where the time went: a phase named after what evcxr fixed
+            // ("Fallback", "Captured value", ...) is a compile that failed and was redone.
+            let mut text = format!("Took {} ms", took.as_millis());
+            for phase in &outputs.phases {
+                text.push_str(&format!(
+                    " · {} {} ms",
+                    phase.name,
+                    phase.duration.as_millis()
+                ));
+            }
             let mut bundle = MimeBundle::new();
-            bundle.insert("text/plain".into(), format!("Took {ms} ms").into());
             bundle.insert(
                 "text/html".into(),
-                format!("<span style=\"opacity: 0.6\">Took {ms} ms</span>").into(),
+                // Phase names are evcxr's own fixed words: nothing to escape.
+                format!("<span style=\"opacity: 0.6\">{text}</span>").into(),
             );
+            bundle.insert("text/plain".into(), text.into());
             sink.event(display_event(bundle), false);
         }
         value

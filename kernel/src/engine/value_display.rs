@@ -7,8 +7,9 @@
 //!
 //! This module gives the common standard types an `evcxr_display` that prints exactly what the
 //! fallback prints (the same `EVCXR_BEGIN_CONTENT text/plain` block with `{:?}`), through a trait
-//! the engine defines once per kernel as evcxr items ([`ITEMS`]), while idle. A cell ending in
-//! such a value then compiles once, and shows what it showed before.
+//! the engine defines as evcxr items ([`ITEMS`]) before the first cell (again when idle after
+//! `:clear` dropped them). A cell ending in such a value then compiles once, and shows what it
+//! showed before.
 //!
 //! Left out on purpose, so that nothing ever shows differently:
 //! - `String` and `str`: `kettle_display` implements its `Rich` for them, and with its

@@ -17,13 +17,15 @@ pub const COURSE_DEPS: &[&str] = &[
     ":dep tokio = { version = \"1\", features = [\"full\"] }",
 ];
 
-/// What the warm-up depends on: our version, the compiler, the dependency lines.
+/// What the warm-up depends on: our version, the compiler, the dependency lines, the cargo
+/// settings kettle gives the cells' crates (another profile builds the dependencies again).
 fn stamp_text() -> String {
     format!(
-        "kettle {}\nrustc {}\n{}\n",
+        "kettle {}\nrustc {}\n{}\n{}",
         env!("CARGO_PKG_VERSION"),
         Engine::language_version(),
-        COURSE_DEPS.join("\n")
+        COURSE_DEPS.join("\n"),
+        super::workdir::CARGO_CONFIG
     )
 }
 

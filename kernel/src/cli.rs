@@ -168,9 +168,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Commands::Kernel(args) => {
+            // The ports first, before anything else: Jupyter connects as soon as it has
+            // started us, and a refused connection is retried only 100 ms later (see
+            // `Listeners`). Whoever serves this kernel, this process or a spare, takes them.
+            let mut listeners = crate::session::read_connection_file(&args.connection_file)
+                .ok()
+                .and_then(|info| crate::transport::Listeners::bind(&info));
             crate::spare::remember_environment();
             if args.spare
-                && let Some(code) = crate::spare::hand_over(&args.connection_file)
+                && let Some(code) = crate::spare::hand_over(&args.connection_file, &mut listeners)
             {
                 return Ok(code);
             }
@@ -181,7 +187,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if args.spare {
                 config.on_idle.set(crate::spare::start_one);
             }
-            crate::session::run_kernel(&args.connection_file, config)?;
+            crate::session::run_kernel(
+                &args.connection_file,
+                config,
+                listeners.unwrap_or_default(),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Commands::Spare => {

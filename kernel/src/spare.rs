@@ -9,8 +9,9 @@
 //! flag) connects to it and becomes a *launcher*:
 //!
 //! ```text
-//! launcher ── stdin/stdout/stderr (SCM_RIGHTS), {connection file, cwd, env} ──▶ spare
-//! launcher ◀── "ok <pid>" once the spare bound the connection file's ports
+//! launcher ── stdin/stdout/stderr and the five ports, bound and listening (SCM_RIGHTS),
+//!             {connection file, cwd, env} ──▶ spare
+//! launcher ◀── "ok <pid>" once the spare's sockets serve those ports
 //! launcher ── forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT ──▶ spare (now the kernel)
 //! launcher ◀── "exit <code>" when the kernel shut down; the launcher exits with it
 //! ```
@@ -32,6 +33,7 @@
 //! the whole mechanism off.
 
 use crate::engine::{Engine, EngineConfig, OnIdle};
+use crate::transport::Listeners;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use std::ffi::OsString;
@@ -220,9 +222,11 @@ fn try_lock(path: &Path) -> Option<std::fs::File> {
 // ---------------------------------------------------------------------------------------------
 // The launcher: `kettle kernel --spare`.
 
-/// Hands this kernel's connection file to a waiting spare and stands in for it until it exits.
-/// `None`: there was no usable spare; start a kernel the usual way (nothing was changed).
-pub fn hand_over(connection_file: &Path) -> Option<ExitCode> {
+/// Hands this kernel's connection file (and `listeners`, its ports bound already, if any) to
+/// a waiting spare and stands in for it until it exits. `None`: there was no usable spare;
+/// start a kernel the usual way (nothing was changed; `listeners` are still there unless they
+/// went to a spare that then refused, in which case the ports are free again).
+pub fn hand_over(connection_file: &Path, listeners: &mut Option<Listeners>) -> Option<ExitCode> {
     if !enabled(&environment()) {
         return None;
     }
@@ -235,7 +239,12 @@ pub fn hand_over(connection_file: &Path) -> Option<ExitCode> {
         return None;
     }
     let mut answers = BufReader::new(stream.try_clone().ok()?);
-    match send_request(&stream, &mut answers, &request) {
+    match send_request(
+        &stream,
+        &mut answers,
+        &request,
+        listeners.take().unwrap_or_default(),
+    ) {
         Ok(kernel) => Some(stand_in(answers, kernel)),
         Err(reason) => {
             eprintln!("kettle: the spare kernel was not usable ({reason}); starting one");
@@ -276,16 +285,21 @@ struct Kernel {
     group: libc::pid_t,
 }
 
-/// Sends the request with our stdio; returns the kernel once it has bound the ports.
+/// Sends the request with our stdio and the listening sockets (if bound); returns the kernel
+/// once it has bound the ports.
 fn send_request(
     stream: &UnixStream,
     answers: &mut impl BufRead,
     request: &serde_json::Value,
+    listeners: Listeners,
 ) -> Result<Kernel, String> {
     stream
         .set_read_timeout(Some(HANDOVER_TIMEOUT))
         .map_err(|e| e.to_string())?;
-    send_fds(stream, &[0, 1, 2]).map_err(|e| format!("cannot pass stdio: {e}"))?;
+    let fds: Vec<RawFd> = [0, 1, 2].into_iter().chain(listeners.raw_fds()).collect();
+    send_fds(stream, &fds).map_err(|e| format!("cannot pass stdio: {e}"))?;
+    // The spare has its own copies now; ours would keep the ports open after the kernel ends.
+    drop(listeners);
     let mut writer = stream;
     writeln!(writer, "{request}").map_err(|e| e.to_string())?;
     let mut line = String::new();
@@ -619,9 +633,11 @@ fn peer_uid(stream: &UnixStream) -> Option<libc::uid_t> {
     ok.then_some(cred.uid)
 }
 
-/// A launcher's request: its stdio, connection, directory, environment and priority.
+/// A launcher's request: its stdio, connection (and the ports, if it bound them), directory,
+/// environment and priority.
 struct Request {
     stdio: Vec<OwnedFd>,
+    listeners: Listeners,
     info: crate::wire::ConnectionInfo,
     cwd: PathBuf,
     env: Vec<(OsString, OsString)>,
@@ -633,10 +649,11 @@ fn read_request(stream: &UnixStream) -> Result<Request, String> {
     stream
         .set_read_timeout(Some(HANDOVER_TIMEOUT))
         .map_err(|e| e.to_string())?;
-    let stdio = recv_fds(stream, 3).map_err(|e| format!("no stdio: {e}"))?;
-    if stdio.len() != 3 {
+    let mut stdio = recv_fds(stream, 8).map_err(|e| format!("no stdio: {e}"))?;
+    if stdio.len() < 3 {
         return Err(format!("{} descriptors instead of 3", stdio.len()));
     }
+    let listeners = Listeners::from_fds(stdio.split_off(3))?;
     let mut line = String::new();
     BufReader::new(stream)
         .read_line(&mut line)
@@ -656,6 +673,7 @@ fn read_request(stream: &UnixStream) -> Result<Request, String> {
     let nice = request["nice"].as_i64().unwrap_or(0) as libc::c_int;
     Ok(Request {
         stdio,
+        listeners,
         info,
         cwd,
         env,
@@ -715,7 +733,7 @@ fn serve_launcher(
             }
         })?;
 
-    let result = crate::session::run_with_engine(&request.info, engine, || {
+    let result = crate::session::run_with_engine(&request.info, request.listeners, engine, || {
         // SAFETY: getpid and getpgrp have no preconditions.
         let (pid, group) = unsafe { (libc::getpid(), libc::getpgrp()) };
         let _ = writeln!(answer, "ok {pid} {group}");

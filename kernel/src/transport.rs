@@ -12,9 +12,9 @@
 //! plain file descriptors), so a queued reply goes out immediately instead of at the next
 //! polling tick. Spec: "Introduction" (sockets) and "Heartbeat for kernels".
 
-use crate::wire::{ConnectionInfo, Frames};
+use crate::wire::{ConnectionInfo, Frames, TransportKind};
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
@@ -64,6 +64,55 @@ impl Outbox {
     }
 }
 
+/// Listening TCP sockets already bound to a connection file's five ports, in the order shell,
+/// control, stdin, iopub, heartbeat. A `kettle kernel --spare` launcher binds them first thing
+/// and passes them to the spare kernel that serves it (see [`crate::spare`]); ZeroMQ then takes
+/// them over (`ZMQ_USE_FD`) instead of binding again. Without them, a client that connects
+/// before the spare has bound (the launcher starts in a few milliseconds, the hand-over takes
+/// ~15 ms more) is refused, and ZeroMQ retries only after its 100 ms reconnect interval.
+#[derive(Default)]
+pub struct Listeners(Vec<OwnedFd>);
+
+impl Listeners {
+    /// Binds the ports of `info`, or `None` if it is not TCP on an IP address or a port cannot
+    /// be bound (then the kernel binds them itself and reports what went wrong).
+    pub fn bind(info: &ConnectionInfo) -> Option<Listeners> {
+        if info.transport != TransportKind::Tcp {
+            return None;
+        }
+        let ip: std::net::IpAddr = info.ip.parse().ok()?;
+        let ports = [
+            info.shell_port,
+            info.control_port,
+            info.stdin_port,
+            info.iopub_port,
+            info.hb_port,
+        ];
+        let mut fds = Vec::new();
+        for port in ports {
+            if port == 0 {
+                return None;
+            }
+            let listener = std::net::TcpListener::bind((ip, port)).ok()?;
+            fds.push(OwnedFd::from(listener));
+        }
+        Some(Listeners(fds))
+    }
+
+    /// Listeners received from a launcher: all five, or none.
+    pub fn from_fds(fds: Vec<OwnedFd>) -> Result<Listeners, String> {
+        match fds.len() {
+            0 | 5 => Ok(Listeners(fds)),
+            n => Err(format!("{n} listening sockets instead of 5")),
+        }
+    }
+
+    /// The descriptors, to pass on.
+    pub fn raw_fds(&self) -> Vec<RawFd> {
+        self.0.iter().map(AsRawFd::as_raw_fd).collect()
+    }
+}
+
 /// The five bound sockets and their threads.
 pub struct Transport {
     pub shell: Outbox,
@@ -74,6 +123,29 @@ pub struct Transport {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// Makes `socket`'s next bind use `listener`, already bound and listening, instead of a new one.
+/// ZeroMQ owns the descriptor from then on and closes it with the socket.
+fn use_listener(socket: &mut zmq::Socket, listener: OwnedFd) -> anyhow::Result<()> {
+    let fd: libc::c_int = listener.into_raw_fd();
+    // SAFETY: the socket pointer is live for the call, and the option value is one c_int read
+    // from `fd` (ZMQ_USE_FD's documented type and size).
+    let rc = unsafe {
+        zmq_sys::zmq_setsockopt(
+            socket.as_mut_ptr(),
+            zmq_sys::ZMQ_USE_FD as libc::c_int,
+            (&fd as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>(),
+        )
+    };
+    if rc != 0 {
+        let error = std::io::Error::last_os_error();
+        // SAFETY: ZeroMQ did not take the descriptor; it is still ours to close.
+        drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+        anyhow::bail!("cannot use the launcher's listening socket: {error}");
+    }
+    Ok(())
+}
+
 /// How long unsent messages may delay closing a socket at shutdown (the `shutdown_reply` must
 /// get out; a vanished client must not keep us alive).
 const LINGER_MS: i32 = 1000;
@@ -81,13 +153,22 @@ const LINGER_MS: i32 = 1000;
 impl Transport {
     /// Binds all sockets of `info` and starts their threads. Binding happens before this
     /// returns, so a port in use is reported here.
-    pub fn bind(info: &ConnectionInfo, inboxes: Inboxes) -> anyhow::Result<Transport> {
+    /// `listeners`, if any, are used instead of binding anew.
+    pub fn bind(
+        info: &ConnectionInfo,
+        inboxes: Inboxes,
+        listeners: Listeners,
+    ) -> anyhow::Result<Transport> {
         let context = zmq::Context::new();
-        let socket = |kind: zmq::SocketType, endpoint: String| -> anyhow::Result<zmq::Socket> {
-            let socket = context.socket(kind)?;
+        let mut listeners = listeners.0.into_iter();
+        let mut socket = |kind: zmq::SocketType, endpoint: String| -> anyhow::Result<zmq::Socket> {
+            let mut socket = context.socket(kind)?;
             socket.set_linger(LINGER_MS)?;
             if info.is_ipv6() {
                 socket.set_ipv6(true)?;
+            }
+            if let Some(listener) = listeners.next() {
+                use_listener(&mut socket, listener)?;
             }
             socket
                 .bind(&endpoint)
@@ -281,8 +362,9 @@ mod tests {
         }
     }
 
-    /// Binds, then checks heartbeat echo, ROUTER in/out and iopub delivery from a client.
-    fn exercise(info: ConnectionInfo) {
+    /// Binds (or takes over `listeners`), then checks heartbeat echo, ROUTER in/out and iopub
+    /// delivery from a client.
+    fn exercise(info: ConnectionInfo, listeners: Listeners) {
         let (shell_tx, shell_rx) = mpsc::channel::<Frames>();
         let inboxes = Inboxes {
             shell: Box::new(move |f| {
@@ -291,7 +373,7 @@ mod tests {
             control: Box::new(|_| {}),
             stdin: Box::new(|_| {}),
         };
-        let transport = Transport::bind(&info, inboxes).unwrap();
+        let transport = Transport::bind(&info, inboxes, listeners).unwrap();
         let ctx = zmq::Context::new();
 
         let hb = ctx.socket(zmq::REQ).unwrap();
@@ -346,7 +428,46 @@ mod tests {
             free_port(),
             free_port(),
         ];
-        exercise(info(TransportKind::Tcp, "127.0.0.1".into(), ports));
+        exercise(
+            info(TransportKind::Tcp, "127.0.0.1".into(), ports),
+            Listeners::default(),
+        );
+    }
+
+    #[test]
+    fn tcp_sockets_work_on_listeners_bound_before_the_kernel() {
+        let ports = [
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        ];
+        let info = info(TransportKind::Tcp, "127.0.0.1".into(), ports);
+        let listeners = Listeners::bind(&info).unwrap();
+        assert_eq!(listeners.raw_fds().len(), 5);
+        // A client that connects before the kernel's sockets exist is not refused (ZeroMQ
+        // would otherwise wait its reconnect interval before trying again).
+        let early = std::net::TcpStream::connect(("127.0.0.1", ports[0]));
+        assert!(early.is_ok(), "{early:?}");
+        drop(early);
+        exercise(info, listeners);
+    }
+
+    #[test]
+    fn listeners_are_only_for_tcp_on_an_address() {
+        let ports = [
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        ];
+        assert!(Listeners::bind(&info(TransportKind::Ipc, "/tmp/k".into(), ports)).is_none());
+        assert!(Listeners::bind(&info(TransportKind::Tcp, "*".into(), ports)).is_none());
+        assert!(Listeners::from_fds(Vec::new()).is_ok());
+        let one = OwnedFd::from(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        assert!(Listeners::from_fds(vec![one]).is_err());
     }
 
     #[test]
@@ -354,7 +475,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kettle-ipc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let ip = dir.join("kernel").to_string_lossy().into_owned();
-        exercise(info(TransportKind::Ipc, ip, [1, 2, 3, 4, 5]));
+        exercise(
+            info(TransportKind::Ipc, ip, [1, 2, 3, 4, 5]),
+            Listeners::default(),
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -371,6 +495,7 @@ mod tests {
         let err = Transport::bind(
             &info(TransportKind::Tcp, "127.0.0.1".into(), ports),
             inboxes,
+            Listeners::default(),
         );
         assert!(err.is_err());
         drop(listener);

@@ -23,7 +23,7 @@ mod shell;
 mod signals;
 
 use crate::engine::{Completions, Engine, EngineConfig, Event, Inspection, Outcome};
-use crate::transport::{Inboxes, Transport};
+use crate::transport::{Inboxes, Listeners, Transport};
 use crate::wire::{ConnectionInfo, ExecutionState, Frames, Message, Signer, WireError};
 use anyhow::Context;
 use std::path::Path;
@@ -88,8 +88,13 @@ pub fn read_connection_file(connection_file: &Path) -> anyhow::Result<Connection
         .with_context(|| format!("bad connection file {}", connection_file.display()))
 }
 
-/// Runs a kernel for `connection_file` until a `shutdown_request`.
-pub fn run_kernel(connection_file: &Path, engine_config: EngineConfig) -> anyhow::Result<()> {
+/// Runs a kernel for `connection_file` until a `shutdown_request`, on `listeners` if they were
+/// bound already.
+pub fn run_kernel(
+    connection_file: &Path,
+    engine_config: EngineConfig,
+    listeners: Listeners,
+) -> anyhow::Result<()> {
     let info = read_connection_file(connection_file)?;
 
     // `kernel_info_reply` carries the Rust version; ask for it now, off the critical path, so
@@ -98,19 +103,21 @@ pub fn run_kernel(connection_file: &Path, engine_config: EngineConfig) -> anyhow
 
     // Engine::start returns at once; the evaluation context is built in the background and only
     // the first execute waits for it.
-    serve(&info, move || {
+    serve(&info, listeners, move || {
         with_interrupts(Engine::start(engine_config)?)
     })
 }
 
 /// Serves `info` with an engine that is already running (a spare kernel's, see
-/// [`crate::spare`]); `bound` is called once the sockets are bound.
+/// [`crate::spare`]), on the launcher's `listeners` if it passed them; `bound` is called once
+/// the sockets are bound.
 pub fn run_with_engine(
     info: &ConnectionInfo,
+    listeners: Listeners,
     engine: Engine,
     bound: impl FnOnce(),
 ) -> anyhow::Result<()> {
-    serve(info, move || {
+    serve(info, listeners, move || {
         // SIGINT handling first: the launcher forwards Ctrl-C as soon as it hears "bound".
         let started = with_interrupts(engine);
         bound();
@@ -129,9 +136,11 @@ fn with_interrupts(engine: Engine) -> anyhow::Result<Started<Engine>> {
     Ok((engine, interrupt))
 }
 
-/// Binds the sockets of `info`, starts the engine with `start` and serves until shutdown.
+/// Binds the sockets of `info` (or takes over `listeners`), starts the engine with `start` and
+/// serves until shutdown.
 fn serve<E: Evaluator>(
     info: &ConnectionInfo,
+    listeners: Listeners,
     start: impl FnOnce() -> anyhow::Result<Started<E>>,
 ) -> anyhow::Result<()> {
     let signer = Signer::new(&info.signature_scheme, &info.key)?;
@@ -155,7 +164,7 @@ fn serve<E: Evaluator>(
             }
         }),
     };
-    let transport = Transport::bind(info, inboxes)?;
+    let transport = Transport::bind(info, inboxes, listeners)?;
     let out = outgoing::Outgoing::new(signer, transport.iopub.clone());
     out.status(None, ExecutionState::Starting);
 

@@ -4,6 +4,7 @@
 
 use super::{Evaluator, serve};
 use crate::engine::{Completions, Event, Inspection, MimeBundle, Outcome, StreamName};
+use crate::transport::Listeners;
 use crate::wire::{ConnectionInfo, Content, Header, Message, Metadata, Signer, TransportKind};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -157,7 +158,7 @@ impl Harness {
         let flag = interrupted.clone();
         let kernel_info = info.clone();
         let kernel = std::thread::spawn(move || {
-            serve(&kernel_info, move || {
+            serve(&kernel_info, Listeners::default(), move || {
                 let interrupt: Box<dyn Fn() + Send> =
                     Box::new(move || flag.store(true, Ordering::SeqCst));
                 Ok((fake, interrupt))

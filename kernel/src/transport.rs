@@ -347,6 +347,16 @@ mod tests {
             .port()
     }
 
+    fn five_free_ports() -> [u16; 5] {
+        [
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        ]
+    }
+
     fn info(transport: TransportKind, ip: String, ports: [u16; 5]) -> ConnectionInfo {
         ConnectionInfo {
             transport,
@@ -421,13 +431,7 @@ mod tests {
 
     #[test]
     fn tcp_sockets_work() {
-        let ports = [
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-        ];
+        let ports = five_free_ports();
         exercise(
             info(TransportKind::Tcp, "127.0.0.1".into(), ports),
             Listeners::default(),
@@ -436,13 +440,7 @@ mod tests {
 
     #[test]
     fn tcp_sockets_work_on_listeners_bound_before_the_kernel() {
-        let ports = [
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-        ];
+        let ports = five_free_ports();
         let info = info(TransportKind::Tcp, "127.0.0.1".into(), ports);
         let listeners = Listeners::bind(&info).unwrap();
         assert_eq!(listeners.raw_fds().len(), 5);
@@ -456,13 +454,7 @@ mod tests {
 
     #[test]
     fn listeners_are_only_for_tcp_on_an_address() {
-        let ports = [
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-        ];
+        let ports = five_free_ports();
         assert!(Listeners::bind(&info(TransportKind::Ipc, "/tmp/k".into(), ports)).is_none());
         assert!(Listeners::bind(&info(TransportKind::Tcp, "*".into(), ports)).is_none());
         assert!(Listeners::from_fds(Vec::new()).is_ok());

@@ -64,14 +64,15 @@ impl Outbox {
     }
 }
 
-/// Listening TCP sockets already bound to a connection file's five ports, in the order shell,
-/// control, stdin, iopub, heartbeat. A `kettle kernel --spare` launcher binds them first thing
-/// and passes them to the spare kernel that serves it (see [`crate::spare`]); ZeroMQ then takes
-/// them over (`ZMQ_USE_FD`) instead of binding again. Without them, a client that connects
-/// before the spare has bound (the launcher starts in a few milliseconds, the hand-over takes
-/// ~15 ms more) is refused, and ZeroMQ retries only after its 100 ms reconnect interval.
+/// Listening TCP sockets already bound to a connection file's ports. `kettle kernel` binds them
+/// first thing (see `cli.rs`), before it knows whether it serves the kernel itself or hands it
+/// to a spare (see [`crate::spare`], which passes them on); ZeroMQ then takes them over
+/// (`ZMQ_USE_FD`) instead of binding again. Without them, a client that connects before the
+/// kernel's sockets exist (a spare's hand-over takes ~15 ms) is refused, and ZeroMQ retries
+/// only after its 100 ms reconnect interval. Each socket takes the listener bound to its own
+/// port, so neither side depends on an order.
 #[derive(Default)]
-pub struct Listeners(Vec<OwnedFd>);
+pub struct Listeners(Vec<std::net::TcpListener>);
 
 impl Listeners {
     /// Binds the ports of `info`, or `None` if it is not TCP on an IP address or a port cannot
@@ -88,28 +89,40 @@ impl Listeners {
             info.iopub_port,
             info.hb_port,
         ];
-        let mut fds = Vec::new();
+        let mut listeners = Vec::new();
         for port in ports {
             if port == 0 {
                 return None;
             }
-            let listener = std::net::TcpListener::bind((ip, port)).ok()?;
-            fds.push(OwnedFd::from(listener));
+            listeners.push(std::net::TcpListener::bind((ip, port)).ok()?);
         }
-        Some(Listeners(fds))
+        Some(Listeners(listeners))
     }
 
-    /// Listeners received from a launcher: all five, or none.
+    /// Listeners received from a launcher: all five listening TCP sockets, or none.
     pub fn from_fds(fds: Vec<OwnedFd>) -> Result<Listeners, String> {
-        match fds.len() {
-            0 | 5 => Ok(Listeners(fds)),
-            n => Err(format!("{n} listening sockets instead of 5")),
+        if !matches!(fds.len(), 0 | 5) {
+            return Err(format!("{} listening sockets instead of 5", fds.len()));
         }
+        let listeners: Vec<std::net::TcpListener> = fds.into_iter().map(Into::into).collect();
+        if let Some(error) = listeners.iter().find_map(|l| l.local_addr().err()) {
+            return Err(format!("not a listening TCP socket: {error}"));
+        }
+        Ok(Listeners(listeners))
     }
 
     /// The descriptors, to pass on.
     pub fn raw_fds(&self) -> Vec<RawFd> {
         self.0.iter().map(AsRawFd::as_raw_fd).collect()
+    }
+
+    /// Takes the listener bound to `port`, if there is one.
+    fn take(&mut self, port: u16) -> Option<std::net::TcpListener> {
+        let found = self
+            .0
+            .iter()
+            .position(|l| l.local_addr().is_ok_and(|a| a.port() == port))?;
+        Some(self.0.swap_remove(found))
     }
 }
 
@@ -125,7 +138,7 @@ pub struct Transport {
 
 /// Makes `socket`'s next bind use `listener`, already bound and listening, instead of a new one.
 /// ZeroMQ owns the descriptor from then on and closes it with the socket.
-fn use_listener(socket: &mut zmq::Socket, listener: OwnedFd) -> anyhow::Result<()> {
+fn use_listener(socket: &mut zmq::Socket, listener: std::net::TcpListener) -> anyhow::Result<()> {
     let fd: libc::c_int = listener.into_raw_fd();
     // SAFETY: the socket pointer is live for the call, and the option value is one c_int read
     // from `fd` (ZMQ_USE_FD's documented type and size).
@@ -141,7 +154,7 @@ fn use_listener(socket: &mut zmq::Socket, listener: OwnedFd) -> anyhow::Result<(
         let error = std::io::Error::last_os_error();
         // SAFETY: ZeroMQ did not take the descriptor; it is still ours to close.
         drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-        anyhow::bail!("cannot use the launcher's listening socket: {error}");
+        anyhow::bail!("cannot use the listening socket bound earlier: {error}");
     }
     Ok(())
 }
@@ -152,34 +165,36 @@ const LINGER_MS: i32 = 1000;
 
 impl Transport {
     /// Binds all sockets of `info` and starts their threads. Binding happens before this
-    /// returns, so a port in use is reported here.
-    /// `listeners`, if any, are used instead of binding anew.
+    /// returns, so a port in use is reported here. `listeners` bound to these ports earlier
+    /// are used instead of binding anew.
     pub fn bind(
         info: &ConnectionInfo,
         inboxes: Inboxes,
-        listeners: Listeners,
+        mut listeners: Listeners,
     ) -> anyhow::Result<Transport> {
         let context = zmq::Context::new();
-        let mut listeners = listeners.0.into_iter();
-        let mut socket = |kind: zmq::SocketType, endpoint: String| -> anyhow::Result<zmq::Socket> {
+        let mut socket = |kind: zmq::SocketType, port: u16| -> anyhow::Result<zmq::Socket> {
             let mut socket = context.socket(kind)?;
             socket.set_linger(LINGER_MS)?;
             if info.is_ipv6() {
                 socket.set_ipv6(true)?;
             }
-            if let Some(listener) = listeners.next() {
+            if info.transport == TransportKind::Tcp
+                && let Some(listener) = listeners.take(port)
+            {
                 use_listener(&mut socket, listener)?;
             }
+            let endpoint = info.endpoint(port);
             socket
                 .bind(&endpoint)
                 .map_err(|e| anyhow::anyhow!("cannot bind {endpoint}: {e}"))?;
             Ok(socket)
         };
-        let shell = socket(zmq::ROUTER, info.shell_endpoint())?;
-        let control = socket(zmq::ROUTER, info.control_endpoint())?;
-        let stdin = socket(zmq::ROUTER, info.stdin_endpoint())?;
-        let iopub = socket(zmq::PUB, info.iopub_endpoint())?;
-        let heartbeat = socket(zmq::REP, info.hb_endpoint())?;
+        let shell = socket(zmq::ROUTER, info.shell_port)?;
+        let control = socket(zmq::ROUTER, info.control_port)?;
+        let stdin = socket(zmq::ROUTER, info.stdin_port)?;
+        let iopub = socket(zmq::PUB, info.iopub_port)?;
+        let heartbeat = socket(zmq::REP, info.hb_port)?;
 
         let mut threads = Vec::new();
         let Inboxes {
@@ -442,8 +457,10 @@ mod tests {
     fn tcp_sockets_work_on_listeners_bound_before_the_kernel() {
         let ports = five_free_ports();
         let info = info(TransportKind::Tcp, "127.0.0.1".into(), ports);
-        let listeners = Listeners::bind(&info).unwrap();
+        let mut listeners = Listeners::bind(&info).unwrap();
         assert_eq!(listeners.raw_fds().len(), 5);
+        // Each socket finds the listener of its own port, in whatever order they came.
+        listeners.0.reverse();
         // A client that connects before the kernel's sockets exist is not refused (ZeroMQ
         // would otherwise wait its reconnect interval before trying again).
         let early = std::net::TcpStream::connect(("127.0.0.1", ports[0]));
@@ -460,6 +477,12 @@ mod tests {
         assert!(Listeners::from_fds(Vec::new()).is_ok());
         let one = OwnedFd::from(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
         assert!(Listeners::from_fds(vec![one]).is_err());
+        // Five descriptors that are not listening sockets: refused with the reason.
+        let files: Vec<OwnedFd> = (0..5)
+            .map(|_| OwnedFd::from(std::fs::File::open("/dev/null").unwrap()))
+            .collect();
+        let error = Listeners::from_fds(files).err().unwrap();
+        assert!(error.contains("not a listening TCP socket"), "{error}");
     }
 
     #[test]

@@ -6,11 +6,16 @@ failure, except cells tagged `raises-exception` (the compile-error demos), whose
 checked for the right rustc codes. Notebook 01's outputs are read for what the notebook claims:
 both "Got 9 temps" lines, threads at least 4x faster than sequential, the stdin cell completed.
 
+The kernels run with cargo's network cut off (a proxy on a closed port): no cell may need the
+internet once the setup command has filled the cargo cache (tests/run-all runs `kettle warm`
+first, as the README's setup does).
+
 A notebook built from a source (`notebooks/src/<name>.md`) is also checked to be up to date with
 it, so the tested Rust in kettle-lab and the committed cells cannot drift apart.
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +33,9 @@ BUILDER = ROOT / "notebooks" / "tools" / "build_notebook.py"
 # on a busy 2-core machine); later cells compile in seconds and run for at most ~10 s.
 CELL_TIMEOUT = 600
 
+# Any request cargo makes to crates.io fails at once, so a cell that needed the network fails.
+NO_NETWORK = {"CARGO_HTTP_PROXY": "http://127.0.0.1:9", "CARGO_NET_RETRY": "0"}
+
 _executed: dict[Path, nbformat.NotebookNode] = {}
 
 
@@ -44,7 +52,7 @@ def executed(path: Path) -> nbformat.NotebookNode:
             timeout=CELL_TIMEOUT,
             allow_errors=False,  # tagged raises-exception cells are still allowed to fail
             resources={"metadata": {"path": str(path.parent)}},
-        ).execute()
+        ).execute(env={**os.environ, **NO_NETWORK})
         _executed[path] = nb
     return _executed[path]
 

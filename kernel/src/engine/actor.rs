@@ -7,8 +7,8 @@ use super::output::{self, CellMsg, SharedSink};
 use super::runtime::{SOCKET_ENV, TOKEN_ENV};
 use super::stdin::{self, Watch};
 use super::{
-    Completions, Event, Inspection, MimeBundle, Outcome, StreamName, course, offsets, prelude,
-    report, value_display,
+    Completions, Event, Inspection, MimeBundle, Outcome, StreamName, course, network, offsets,
+    prelude, report, value_display,
 };
 use evcxr::{CommandContext, EvalCallbacks, EvalContext};
 use serde_json::{Map, Value};
@@ -408,6 +408,9 @@ struct Actor {
     value_display: bool,
     /// evcxr's crate directory (`EVCXR_TMPDIR`), where the value display's module lives.
     crate_dir: Option<PathBuf>,
+    /// Whether the engine decides when cargo may use the network (see [`network`]); off once
+    /// the learner uses `:offline`.
+    offline_first: bool,
 }
 
 fn run_actor(
@@ -427,6 +430,7 @@ fn run_actor(
             return;
         }
     };
+    actor.set_offline(true);
     actor.run_prelude();
     // Before the first cell rather than when idle: "Run All" sends every cell at once, and the
     // engine would not be idle until it ends. ~0.1 s once; each value cell then saves a compile.
@@ -601,6 +605,7 @@ impl Actor {
             link,
             watch,
             async_mode: false,
+            offline_first: true,
         })
     }
 
@@ -724,16 +729,25 @@ impl Actor {
         let mut callbacks = EvalCallbacks {
             input_reader: &|_request| String::new(),
         };
+        if let Some(offline) = network::chosen_by(code) {
+            // Before the cell: its own `:dep` lines may need the new mode (see `network`).
+            self.set_offline(offline);
+            self.offline_first = false;
+        }
+        let adds_dependencies = changes_dependencies(code);
         let (wants_course, code) = course::take_command(code);
         let code = code.as_str();
-        let mut result = Ok(Default::default());
-        if wants_course {
-            result = self
-                .ctx
-                .execute(&course::dep_commands(&course::crates_dir()));
-        }
-        if result.is_ok() {
-            result = self.ctx.execute_with_callbacks(code, &mut callbacks);
+        let mut result = self.run_cell(wants_course, code, &mut callbacks);
+        if self.offline_first
+            && adds_dependencies
+            && !self.control.interrupted.load(Ordering::SeqCst)
+            && matches!(&result, Err(error) if network::needs_network(&error.to_string()))
+        {
+            self.lock_sink()
+                .stream(StreamName::Stderr, network::GOING_ONLINE.to_owned(), false);
+            self.set_offline(false);
+            result = self.run_cell(wants_course, code, &mut callbacks);
+            self.set_offline(true);
         }
 
         self.watch.active.store(false, Ordering::SeqCst);
@@ -817,6 +831,28 @@ impl Actor {
             self.value_display = false;
             // Before the next cell, which may show a value.
             self.keep_value_display_file();
+        }
+    }
+
+    /// Runs a cell's code, after the course's `:dep` commands when it asked for them.
+    fn run_cell(
+        &mut self,
+        wants_course: bool,
+        code: &str,
+        callbacks: &mut EvalCallbacks,
+    ) -> Result<evcxr::EvalOutputs, evcxr::Error> {
+        if wants_course {
+            self.ctx
+                .execute(&course::dep_commands(&course::crates_dir()))?;
+        }
+        self.ctx.execute_with_callbacks(code, callbacks)
+    }
+
+    /// Switches cargo's network use (see [`network`]); a command, so nothing is compiled.
+    fn set_offline(&mut self, offline: bool) {
+        if let Err(error) = self.ctx.execute(&network::commands(offline)) {
+            eprintln!("kettle: cannot switch cargo's network use: {error}");
+            self.offline_first = false;
         }
     }
 

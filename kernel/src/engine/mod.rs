@@ -82,6 +82,7 @@ mod build_progress;
 pub mod channel;
 pub mod course;
 mod link;
+mod network;
 mod offsets;
 mod output;
 mod prelude;

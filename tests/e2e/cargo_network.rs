@@ -1,0 +1,94 @@
+//! Dependencies without a network (issue 7, and "offline by default"): a `:dep` on a crate that
+//! is in this machine's cargo cache works with the network cut off, a crate that is not there
+//! is fetched online after the cell says so, and a learner's own `:offline` stands.
+//!
+//! "Cut off" is a proxy on a closed port (`CARGO_HTTP_PROXY`, for the kernel and so for every
+//! cargo it runs): any attempt to reach crates.io fails at once, so each cell below shows whether
+//! cargo tried. `cfg-if`, `itoa` and `memchr` are dependencies of kettle itself, so building kettle put
+//! them into the cache.
+
+use crate::util::{Kernel, Launch};
+
+const GOING_ONLINE: &str = "not in this machine's cargo cache";
+/// What cargo says when it tried to reach the index through the dead proxy.
+const TRIED_THE_NETWORK: &str = "index.crates.io";
+
+fn without_network() -> Launch {
+    Launch {
+        env: vec![
+            ("CARGO_HTTP_PROXY".into(), "http://127.0.0.1:9".into()),
+            ("CARGO_NET_RETRY".into(), "0".into()),
+        ],
+        ..Launch::default()
+    }
+}
+
+#[test]
+fn cached_crates_need_no_network_missing_ones_are_fetched_and_offline_is_the_learners_to_change() {
+    let mut k = Kernel::start_with(&without_network());
+
+    let cached = k.execute(
+        ":dep cfg-if = \"1\"\n\
+         cfg_if::cfg_if! {\n\
+             if #[cfg(unix)] { fn family() -> &'static str { \"unix\" } }\n\
+             else { fn family() -> &'static str { \"other\" } }\n\
+         }\n\
+         family()",
+    );
+    assert_eq!(
+        cached.result_text().as_deref(),
+        Some("\"unix\""),
+        "{}",
+        cached.describe()
+    );
+    assert!(
+        !cached.stream("stderr").contains(GOING_ONLINE),
+        "{}",
+        cached.describe()
+    );
+
+    // Not in any cache: the offline attempt fails, the cell says it goes online, and the error
+    // shown is the online attempt's (the dead proxy), not cargo's offline resolution failure.
+    let missing = k.execute(":dep kettle-test-no-such-crate = \"1\"\n1");
+    assert_eq!(missing.status(), "error", "{}", missing.describe());
+    assert!(
+        missing.stream("stderr").contains(GOING_ONLINE),
+        "{}",
+        missing.describe()
+    );
+    let error = missing.error().content.to_string();
+    assert!(
+        error.contains(TRIED_THE_NETWORK) && !error.contains("--offline"),
+        "{}",
+        missing.describe()
+    );
+
+    // The engine went back offline after that cell: another cached crate still needs no network.
+    let back = k.execute(":dep itoa = \"1\"\nitoa::Buffer::new().format(42).to_owned()");
+    assert_eq!(
+        back.result_text().as_deref(),
+        Some("\"42\""),
+        "{}",
+        back.describe()
+    );
+
+    // `:offline 0` from the learner: cargo goes online (and fails here) even for a cached crate,
+    // and the engine does not step in.
+    k.execute_ok(":offline 0");
+    let online = k.execute(":dep memchr = \"2\"\n1");
+    assert_eq!(online.status(), "error", "{}", online.describe());
+    assert!(
+        online
+            .error()
+            .content
+            .to_string()
+            .contains(TRIED_THE_NETWORK),
+        "{}",
+        online.describe()
+    );
+    assert!(
+        !online.stream("stderr").contains(GOING_ONLINE),
+        "{}",
+        online.describe()
+    );
+}

@@ -8,6 +8,7 @@
 mod util;
 
 mod async_cells;
+mod build_progress;
 mod cargo_network;
 mod comms;
 mod display;

@@ -717,7 +717,13 @@ impl Actor {
             cell.trailing_bundle = None;
             cell.question_mark_error = false;
         }
-        self.lock_sink().open(reply.clone());
+        {
+            let mut sink = self.lock_sink();
+            sink.open(reply.clone());
+            if let Some(dir) = &self.crate_dir {
+                sink.watch_builds(dir.join("target"));
+            }
+        }
         let child_pid = self.child_pid();
         self.watch.child_pid.store(child_pid, Ordering::SeqCst);
         self.control.child_pid.store(child_pid, Ordering::SeqCst);

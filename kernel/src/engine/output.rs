@@ -8,17 +8,24 @@
 //! thread's interleaved `println!`/`eprintln!` keep their order, and a flood becomes at most one
 //! message per stream per tick. A display first publishes the text queued before it.
 
+use super::build_progress::Crates;
 use super::prelude::PanicReport;
 use super::{Event, StreamName};
+use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 /// Text a cell may print per stream before the rest is counted instead of shown. Past this a
 /// frontend slows to a crawl and the notebook file grows by megabytes.
 pub const OUTPUT_CAP_BYTES: usize = 4 * 1024 * 1024;
 
 /// How often queued text is published (at most 50 stream messages a second per stream).
-pub const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(20);
+
+/// How much earlier than the cell's start a file in the build directory may look and still be
+/// the cell's: file times come from the kernel's coarse clock, which lags the one we read.
+const CLOCK_SLACK: Duration = Duration::from_millis(50);
 
 /// What the engine thread sends back to the caller of `Engine::execute`.
 pub(super) enum CellMsg {
@@ -40,6 +47,9 @@ pub(super) struct Sink {
     hidden: [usize; 2],
     /// Dependencies compiled for the running cell, shown as one updating display.
     build: Option<BuildProgress>,
+    /// The running cell's cargo target directory, and a moment just before the cell started:
+    /// what was built there since is the cell's build (see `build_progress::scan`).
+    watch: Option<(PathBuf, SystemTime)>,
     /// Text waiting for the publisher, in arrival order: (stream, text, late).
     queued: Vec<(StreamName, String, bool)>,
 }
@@ -47,7 +57,10 @@ pub(super) struct Sink {
 struct BuildProgress {
     display_id: String,
     started: std::time::Instant,
+    /// Crates done (from the build directory) or seen starting (from cargo's lines).
     crates: usize,
+    /// Crates in the build, when read from the build directory.
+    total: Option<usize>,
     /// What cargo is compiling now.
     current: String,
 }
@@ -65,12 +78,15 @@ impl BuildProgress {
 
     fn bundle(&self, what: &str) -> super::MimeBundle {
         let seconds = self.started.elapsed().as_secs_f64();
-        let plain = format!("{what} · {} crates · {seconds:.1} s", self.crates);
+        let crates = match self.total {
+            Some(total) => format!("{}/{total} crates", self.crates),
+            None => format!("{} crates", self.crates),
+        };
+        let plain = format!("{what} · {crates} · {seconds:.1} s");
         let html = format!(
             "<div style=\"font-family: var(--jp-code-font-family, monospace); opacity: 0.75\">\
-             &#9881; {} · {} crates · {seconds:.1} s</div>",
+             &#9881; {} · {crates} · {seconds:.1} s</div>",
             what.replace('&', "&amp;").replace('<', "&lt;"),
-            self.crates
         );
         let mut bundle = super::MimeBundle::new();
         bundle.insert("text/plain".into(), plain.into());
@@ -93,6 +109,7 @@ impl Sink {
     pub(super) fn open(&mut self, cell: Sender<CellMsg>) {
         self.panic = None;
         self.build = None;
+        self.watch = None;
         self.shown = [0; 2];
         self.hidden = [0; 2];
         self.cell = Some(cell);
@@ -102,8 +119,20 @@ impl Sink {
     /// the panic it reported, if any.
     pub(super) fn close(&mut self) -> Option<PanicReport> {
         self.publish_queued();
+        if let (Some((target, since)), Some(build)) = (self.watch.take(), self.build.as_mut()) {
+            // The last word on the counts: the build ended since the clock last looked.
+            let crates = super::build_progress::scan(&target, since);
+            if crates.total > 0 {
+                build.crates = crates.done;
+                build.total = Some(crates.total);
+            }
+        }
         if let Some(build) = self.build.take() {
-            self.send(build.event("dependencies built", true));
+            let end = match build.total {
+                Some(total) if build.crates < total => "build stopped",
+                _ => "dependencies built",
+            };
+            self.send(build.event(end, true));
         }
         for name in [StreamName::Stdout, StreamName::Stderr] {
             let hidden = self.hidden[index(name)];
@@ -125,20 +154,58 @@ impl Sink {
         self.panic.take()
     }
 
-    /// cargo started compiling `what` (a crate and version) for the running cell.
+    /// From now until the cell ends, what cargo builds in `target` (the cell crate's target
+    /// directory) is the cell's build, shown with counts (see `build_progress::scan`).
+    pub(super) fn watch_builds(&mut self, target: PathBuf) {
+        if self.cell.is_some() {
+            let since = SystemTime::now() - CLOCK_SLACK;
+            self.watch = Some((target, since));
+        }
+    }
+
+    /// The running cell's build directory and start, if it has them.
+    pub(super) fn build_watch(&self) -> Option<(PathBuf, SystemTime)> {
+        self.cell.as_ref().and(self.watch.clone())
+    }
+
+    /// What the build directory says about the running cell's build; nothing is shown until
+    /// it has a crate to build.
+    pub(super) fn build_crates(&mut self, crates: Crates) {
+        if self.cell.is_none() || (crates.total == 0 && self.build.is_none()) {
+            return;
+        }
+        let current = if crates.building.is_empty() {
+            "building dependencies".to_owned()
+        } else {
+            format!("building {}", crates.building.join(", "))
+        };
+        self.show_build(current, |build| {
+            build.crates = crates.done;
+            build.total = Some(crates.total);
+        });
+    }
+
+    /// cargo started compiling `what` (a crate and version) for the running cell: what the
+    /// display shows when the build directory is not known.
     pub(super) fn build_step(&mut self, what: &str) {
         if self.cell.is_none() {
             return;
         }
+        self.show_build(format!("compiling {what}"), |build| build.crates += 1);
+    }
+
+    /// Shows `current` in the build display (made on first use), after `count` updated it.
+    fn show_build(&mut self, current: String, count: impl FnOnce(&mut BuildProgress)) {
         let first = self.build.is_none();
         let build = self.build.get_or_insert_with(|| BuildProgress {
             display_id: format!("kettle-build-{}", uuid::Uuid::new_v4().simple()),
             started: std::time::Instant::now(),
             crates: 0,
+            total: None,
             current: String::new(),
         });
-        build.crates += 1;
-        build.current = format!("compiling {what}");
+        count(build);
+        build.current = current;
         let event = build.event(&build.current, !first);
         self.send(event);
     }
@@ -370,6 +437,46 @@ mod tests {
             displays[2].2.starts_with("dependencies built · 2 crates"),
             "{}",
             displays[2].2
+        );
+    }
+
+    #[test]
+    fn a_build_read_from_its_directory_counts_all_crates_and_says_when_it_stopped_short() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut sink = Sink::default();
+        sink.open(tx);
+        let missing = std::env::temp_dir().join("kettle-no-such-target-dir");
+        sink.watch_builds(missing.clone());
+        assert_eq!(sink.build_watch().map(|w| w.0), Some(missing));
+        // Nothing to build yet: nothing shown.
+        sink.build_crates(Crates::default());
+        sink.build_crates(Crates {
+            total: 3,
+            done: 1,
+            building: vec!["regex-automata".into(), "regex-syntax".into()],
+        });
+        sink.close();
+        assert_eq!(sink.build_watch(), None);
+        let texts: Vec<String> = rx
+            .try_iter()
+            .filter_map(|m| match m {
+                CellMsg::Event(Event::Display { data, .. }) => {
+                    Some(data["text/plain"].as_str()?.to_owned())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert!(
+            texts[0].starts_with("building regex-automata, regex-syntax · 1/3 crates · "),
+            "{}",
+            texts[0]
+        );
+        // Interrupted, or failed: not all of it was built.
+        assert!(
+            texts[1].starts_with("build stopped · 1/3 crates · "),
+            "{}",
+            texts[1]
         );
     }
 

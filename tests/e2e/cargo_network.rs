@@ -72,8 +72,8 @@ fn cached_crates_need_no_network_missing_ones_are_fetched_and_offline_is_the_lea
         back.describe()
     );
 
-    // `:offline 0` from the learner: cargo goes online (and fails here) even for a cached crate,
-    // and the engine does not step in.
+    // `:offline 0` from the learner: cargo goes online (and fails here) even for a cached crate
+    // (the engine's setting in the environment of evcxr's cargo runs went with it).
     k.execute_ok(":offline 0");
     let online = k.execute(":dep memchr = \"2\"\n1");
     assert_eq!(online.status(), "error", "{}", online.describe());
@@ -86,9 +86,20 @@ fn cached_crates_need_no_network_missing_ones_are_fetched_and_offline_is_the_lea
         "{}",
         online.describe()
     );
+
+    // `:offline 1` from the learner: a crate missing from the cache fails offline, and the
+    // engine does not go online for it.
+    k.execute_ok(":offline 1");
+    let offline = k.execute(":dep kettle-test-no-such-crate = \"1\"\n1");
+    assert_eq!(offline.status(), "error", "{}", offline.describe());
     assert!(
-        !online.stream("stderr").contains(GOING_ONLINE),
+        offline.error().content.to_string().contains("--offline"),
         "{}",
-        online.describe()
+        offline.describe()
+    );
+    assert!(
+        !offline.stream("stderr").contains(GOING_ONLINE),
+        "{}",
+        offline.describe()
     );
 }

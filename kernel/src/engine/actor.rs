@@ -406,7 +406,7 @@ struct Actor {
     prelude_in_library: bool,
     /// Whether to keep [`value_display::ITEMS`] defined (off after `:fmt` or `:types`).
     value_display: bool,
-    /// evcxr's crate directory (`EVCXR_TMPDIR`), where the value display's module lives.
+    /// evcxr's crate directory, where the value display's module lives and cargo builds.
     crate_dir: Option<PathBuf>,
     /// Whether the engine decides when cargo may use the network (see [`network`]); off once
     /// the learner uses `:offline`.
@@ -430,7 +430,15 @@ fn run_actor(
             return;
         }
     };
-    actor.set_offline(true);
+    if network::chosen_elsewhere(
+        std::env::var_os("CARGO_NET_OFFLINE").as_deref(),
+        std::env::current_dir().ok().as_deref(),
+        evcxr::config_dir().as_deref(),
+    ) {
+        actor.offline_first = false;
+    } else {
+        actor.set_offline(true);
+    }
     actor.run_prelude();
     // Before the first cell rather than when idle: "Run All" sends every cell at once, and the
     // engine would not be idle until it ends. ~0.1 s once; each value cell then saves a compile.
@@ -491,6 +499,14 @@ fn run_actor(
         }
     }
     kill_descendants();
+}
+
+/// The directory evcxr builds the cells' crate in: a kettle work slot (`EVCXR_TMPDIR`), or
+/// where an `evcxr.toml` says, or evcxr's own temporary directory. Asked of evcxr, which knows.
+fn compile_dir(ctx: &mut CommandContext) -> Option<PathBuf> {
+    let outputs = ctx.execute(":last_compile_dir").ok()?;
+    let dir = outputs.content_by_mime_type.get("text/plain")?.trim();
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
 }
 
 /// A new display of `data`, not meant to be updated.
@@ -594,12 +610,13 @@ impl Actor {
         let watch = Arc::new(Watch::default());
         stdin::spawn_watcher(Arc::clone(&link.shared), Arc::clone(&watch))
             .map_err(|e| format!("cannot start the stdin watcher: {e}"))?;
+        let mut ctx = CommandContext::with_eval_context(eval);
         Ok(Actor {
             prelude_in_library: prelude_library.is_some(),
             // KETTLE_VALUE_DISPLAY=0: always evcxr's own two-step way (see value_display).
             value_display: std::env::var_os("KETTLE_VALUE_DISPLAY").is_none_or(|v| v != "0"),
-            crate_dir: std::env::var_os("EVCXR_TMPDIR").map(PathBuf::from),
-            ctx: CommandContext::with_eval_context(eval),
+            crate_dir: compile_dir(&mut ctx),
+            ctx,
             sink,
             control,
             link,
@@ -747,7 +764,7 @@ impl Actor {
         if self.offline_first
             && adds_dependencies
             && !self.control.interrupted.load(Ordering::SeqCst)
-            && matches!(&result, Err(error) if network::needs_network(&error.to_string()))
+            && matches!(&result, Err(error) if network::needs_network(error))
         {
             self.lock_sink()
                 .stream(StreamName::Stderr, network::GOING_ONLINE.to_owned(), false);

@@ -10,7 +10,10 @@
 //! and the unit's fingerprint (`<kind>-<target>.json`) when it is done. So while a cell runs, a
 //! clock thread reads the cell crate's `target/` every [`TICK`], and the display says which
 //! crates are being built and how many of the build's crates are done: `building rayon-core,
-//! crossbeam-epoch · 5/8 crates · 1.5 s`.
+//! crossbeam-epoch · 5/8 crates · 1.5 s`. Crates count by package name (two versions of `syn`
+//! are one); a crate rebuilt because it changed keeps its directory and joins the count when it
+//! starts. Cargo compiles the cell's own crate last: when that starts, the display shows
+//! `dependencies built` and the directory is not read again while the cell runs.
 //!
 //! The kernel also reads its own stderr: fd 2 becomes a pipe whose reader forwards every line to
 //! the original stderr (the Jupyter server's log, as before). A `Compiling` line there makes the
@@ -41,6 +44,9 @@ pub(super) struct Crates {
     /// Packages started and not done, by name: a unit of theirs is compiling, or done while
     /// another is not (the build script is running, say).
     pub building: Vec<String>,
+    /// Whether the cell's own crate started compiling: cargo builds it last, so the
+    /// dependencies are built.
+    pub cell_started: bool,
 }
 
 /// What cargo has built, and is building, in `target` (a cargo target directory) since `since`:
@@ -55,6 +61,7 @@ pub(super) fn scan(target: &Path, since: SystemTime) -> Crates {
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     // Per package: (all its units done, one of them started).
     let mut packages: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+    let mut cell_started = false;
     for root in roots {
         let Ok(units) = std::fs::read_dir(root.join(".fingerprint")) else {
             continue;
@@ -64,12 +71,13 @@ pub(super) fn scan(target: &Path, since: SystemTime) -> Crates {
             let Some(package) = package_of(&name.to_string_lossy()).map(str::to_owned) else {
                 continue;
             };
+            let dir = unit.path();
+            let invoked = modified(&dir.join("invoked.timestamp")).filter(|t| *t >= since);
             if package == CELL_CRATE {
+                cell_started |= invoked.is_some();
                 continue;
             }
-            let dir = unit.path();
             let made_now = modified(&dir).is_some_and(|t| t >= since);
-            let invoked = modified(&dir.join("invoked.timestamp")).filter(|t| *t >= since);
             if !made_now && invoked.is_none() {
                 continue;
             }
@@ -95,6 +103,7 @@ pub(super) fn scan(target: &Path, since: SystemTime) -> Crates {
             .filter(|(_, (done, started))| *started && !done)
             .map(|(name, _)| name.clone())
             .collect(),
+        cell_started,
     }
 }
 
@@ -184,7 +193,7 @@ fn look(sink: &SharedSink) -> bool {
         return false;
     };
     let crates = scan(&target, since);
-    lock(sink).build_crates(crates);
+    lock(sink).build_crates(crates, since);
     true
 }
 
@@ -239,11 +248,11 @@ mod tests {
             &[("invoked.timestamp", old), ("lib-either.json", old)],
             old,
         );
-        // The cell crate is not a dependency.
+        // The cell crate is not a dependency; it has not started yet.
         unit(
             &platform,
             "ctx-0aeb2137df72b0c2",
-            &[("invoked.timestamp", now)],
+            &[("invoked.timestamp", old)],
             old,
         );
         // crossbeam-utils: its build script is compiled (host) and run, its library compiles.
@@ -292,8 +301,17 @@ mod tests {
                 total: 4,
                 done: 1,
                 building: vec!["crossbeam-utils".to_owned(), "memchr".to_owned()],
+                cell_started: false,
             }
         );
+        // cargo compiles the cell's crate once the dependencies are built.
+        unit(
+            &platform,
+            "ctx-0aeb2137df72b0c2",
+            &[("invoked.timestamp", later)],
+            old,
+        );
+        assert!(scan(&target, since).cell_started);
         // Nothing happened there since: no build.
         assert_eq!(
             scan(&target, later + Duration::from_secs(1)),

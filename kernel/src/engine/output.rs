@@ -168,21 +168,32 @@ impl Sink {
         self.cell.as_ref().and(self.watch.clone())
     }
 
-    /// What the build directory says about the running cell's build; nothing is shown until
-    /// it has a crate to build.
-    pub(super) fn build_crates(&mut self, crates: Crates) {
-        if self.cell.is_none() || (crates.total == 0 && self.build.is_none()) {
+    /// What the build directory says about the build of the cell started at `since` (a cell
+    /// that has ended since the directory was read is not this one); nothing is shown until it
+    /// has a crate to build. Once the cell's own crate compiles, the display shows its last
+    /// state and nobody looks any more (the cell may run for long).
+    pub(super) fn build_crates(&mut self, crates: Crates, since: SystemTime) {
+        if self.cell.is_none() || self.watch.as_ref().map(|w| w.1) != Some(since) {
             return;
         }
-        let current = if crates.building.is_empty() {
-            "building dependencies".to_owned()
-        } else {
-            format!("building {}", crates.building.join(", "))
-        };
-        self.show_build(current, |build| {
-            build.crates = crates.done;
-            build.total = Some(crates.total);
-        });
+        if crates.total > 0 || self.build.is_some() {
+            let current = if crates.cell_started {
+                "dependencies built".to_owned()
+            } else if crates.building.is_empty() {
+                "building dependencies".to_owned()
+            } else {
+                format!("building {}", crates.building.join(", "))
+            };
+            self.show_build(current, |build| {
+                build.crates = crates.done;
+                build.total = Some(crates.total);
+            });
+        }
+        if crates.cell_started {
+            self.watch = None;
+            // Shown for good: `close` has nothing to add.
+            self.build = None;
+        }
     }
 
     /// cargo started compiling `what` (a crate and version) for the running cell: what the
@@ -440,6 +451,27 @@ mod tests {
         );
     }
 
+    /// The build displays' texts a cell received.
+    fn build_texts(rx: &std::sync::mpsc::Receiver<CellMsg>) -> Vec<String> {
+        rx.try_iter()
+            .filter_map(|m| match m {
+                CellMsg::Event(Event::Display { data, .. }) => {
+                    Some(data["text/plain"].as_str()?.to_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn regex_build(done: usize, cell_started: bool) -> Crates {
+        Crates {
+            total: 3,
+            done,
+            building: vec!["regex-automata".into(), "regex-syntax".into()],
+            cell_started,
+        }
+    }
+
     #[test]
     fn a_build_read_from_its_directory_counts_all_crates_and_says_when_it_stopped_short() {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -447,25 +479,15 @@ mod tests {
         sink.open(tx);
         let missing = std::env::temp_dir().join("kettle-no-such-target-dir");
         sink.watch_builds(missing.clone());
-        assert_eq!(sink.build_watch().map(|w| w.0), Some(missing));
-        // Nothing to build yet: nothing shown.
-        sink.build_crates(Crates::default());
-        sink.build_crates(Crates {
-            total: 3,
-            done: 1,
-            building: vec!["regex-automata".into(), "regex-syntax".into()],
-        });
+        let (target, since) = sink.build_watch().unwrap();
+        assert_eq!(target, missing);
+        // Nothing to build yet: nothing shown. A reading for an earlier cell: ignored.
+        sink.build_crates(Crates::default(), since);
+        sink.build_crates(regex_build(2, false), since - Duration::from_secs(1));
+        sink.build_crates(regex_build(1, false), since);
         sink.close();
         assert_eq!(sink.build_watch(), None);
-        let texts: Vec<String> = rx
-            .try_iter()
-            .filter_map(|m| match m {
-                CellMsg::Event(Event::Display { data, .. }) => {
-                    Some(data["text/plain"].as_str()?.to_owned())
-                }
-                _ => None,
-            })
-            .collect();
+        let texts = build_texts(&rx);
         assert_eq!(texts.len(), 2, "{texts:?}");
         assert!(
             texts[0].starts_with("building regex-automata, regex-syntax · 1/3 crates · "),
@@ -475,6 +497,27 @@ mod tests {
         // Interrupted, or failed: not all of it was built.
         assert!(
             texts[1].starts_with("build stopped · 1/3 crates · "),
+            "{}",
+            texts[1]
+        );
+    }
+
+    #[test]
+    fn once_the_cells_crate_compiles_the_build_display_is_final_and_nobody_looks() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut sink = Sink::default();
+        sink.open(tx);
+        sink.watch_builds(std::env::temp_dir().join("kettle-no-such-target-dir"));
+        let (_, since) = sink.build_watch().unwrap();
+        sink.build_crates(regex_build(1, false), since);
+        sink.build_crates(regex_build(3, true), since);
+        assert_eq!(sink.build_watch(), None);
+        sink.build_tick();
+        sink.close();
+        let texts = build_texts(&rx);
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert!(
+            texts[1].starts_with("dependencies built · 3/3 crates · "),
             "{}",
             texts[1]
         );

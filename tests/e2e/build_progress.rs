@@ -55,30 +55,29 @@ fn a_dependency_build_shows_what_is_built_and_counts_every_crate() {
     ));
     assert_eq!(c.result_text().as_deref(), Some("4"), "{}", c.describe());
 
-    let text = |m: &crate::util::Msg| {
-        m.content["data"]["text/plain"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    };
-    let id = |m: &crate::util::Msg| {
-        m.content["transient"]["display_id"]
-            .as_str()
-            .map(str::to_owned)
-    };
-    let shown: Vec<_> = c
-        .of_type("display_data")
-        .into_iter()
-        .filter(|m| id(m).is_some_and(|i| i.starts_with("kettle-build-")))
+    let builds = c.build_displays();
+    let id = |m: &&crate::util::Msg| m.content["transient"]["display_id"].clone();
+    assert!(
+        !builds.is_empty() && builds.iter().all(|m| id(m) == id(&builds[0])),
+        "one build display\n{}",
+        c.describe()
+    );
+    let kinds: Vec<&str> = builds.iter().map(|m| m.msg_type()).collect();
+    assert_eq!(kinds[0], "display_data", "{}", c.describe());
+    assert!(
+        kinds[1..].iter().all(|k| *k == "update_display_data"),
+        "{}",
+        c.describe()
+    );
+    let all: Vec<String> = builds
+        .iter()
+        .map(|m| {
+            m.content["data"]["text/plain"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect();
-    assert_eq!(shown.len(), 1, "one build display\n{}", c.describe());
-    let updates: Vec<String> = c
-        .of_type("update_display_data")
-        .into_iter()
-        .filter(|m| id(m) == id(shown[0]))
-        .map(text)
-        .collect();
-    let all: Vec<String> = std::iter::once(text(shown[0])).chain(updates).collect();
     assert!(
         all.iter()
             .any(|t| t.starts_with("building slow-dep · ") && t.contains("/2 crates")),

@@ -61,6 +61,13 @@ impl Msg {
         self.content["execution_state"].as_str().unwrap_or("")
     }
 
+    /// Whether this is (an update of) the kernel's dependency-build display.
+    pub fn is_build_display(&self) -> bool {
+        self.content["transient"]["display_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("kettle-build-"))
+    }
+
     fn summary(&self) -> String {
         let mut content = self.content.to_string();
         if content.len() > 300 {
@@ -89,12 +96,20 @@ impl Collected {
         self.reply.content["status"].as_str().unwrap_or("")
     }
 
-    /// iopub messages of one type, in arrival order.
+    /// iopub messages of one type, in arrival order, without the kernel's display of a
+    /// dependency build (a cell that adds dependencies shows it when cargo has to build them,
+    /// which depends on what earlier runs left built; see [`Collected::build_displays`]).
     pub fn of_type(&self, msg_type: &str) -> Vec<&Msg> {
         self.iopub
             .iter()
-            .filter(|m| m.msg_type() == msg_type)
+            .filter(|m| m.msg_type() == msg_type && !m.is_build_display())
             .collect()
+    }
+
+    /// The kernel's dependency-build display: its `display_data` and `update_display_data`
+    /// messages, in arrival order.
+    pub fn build_displays(&self) -> Vec<&Msg> {
+        self.iopub.iter().filter(|m| m.is_build_display()).collect()
     }
 
     /// Everything written to one stream (`"stdout"` / `"stderr"`), concatenated.
@@ -174,10 +189,7 @@ impl Kernel {
     /// Spawns a kernel and waits until the heartbeat round-trips, `kernel_info` answers and iopub
     /// delivers (a SUB socket misses whatever is published before its subscription lands).
     pub fn start() -> Kernel {
-        let mut kernel = Kernel::spawn();
-        kernel.wait_heartbeat(Duration::from_secs(60));
-        kernel.wait_iopub_ready();
-        kernel
+        Kernel::start_with(&Launch::default())
     }
 
     /// The kernel's process id (for signals).
@@ -192,10 +204,40 @@ impl Kernel {
 
     /// Like [`Kernel::start`], with extra arguments, environment or directory.
     pub fn start_with(launch: &Launch) -> Kernel {
-        let mut kernel = Kernel::spawn_with(launch);
-        kernel.wait_heartbeat(Duration::from_secs(60));
-        kernel.wait_iopub_ready();
-        kernel
+        // The ports are found free, then bound by the kernel; in between, another socket of this
+        // busy run can take one (each outgoing connection, ZeroMQ's retries included, takes a
+        // port from the same range). A kernel that could not bind is tried again on new ports,
+        // as Jupyter's launchers do.
+        for _ in 0..3 {
+            let mut kernel = Kernel::spawn_with(launch);
+            if kernel.wait_heartbeat_unless_port_taken(Duration::from_secs(60)) {
+                kernel.wait_iopub_ready();
+                return kernel;
+            }
+        }
+        panic!("three kernels in a row found a port taken");
+    }
+
+    /// [`Kernel::wait_heartbeat`], except that it returns false when the kernel exited because
+    /// a port of its connection file was taken.
+    fn wait_heartbeat_unless_port_taken(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.heartbeat(Duration::from_millis(500)) {
+                return true;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))));
+            let log = std::fs::read_to_string(self.dir.join("kernel.log")).unwrap_or_default();
+            if exited && log.contains("Address already in use") {
+                self.stderr_reported.set(true);
+                return false;
+            }
+            self.assert_running("waiting for the heartbeat");
+        }
+        panic!("heartbeat never answered\n{}", self.stderr_tail());
     }
 
     /// Like [`Kernel::spawn`], with extra arguments, environment or directory.

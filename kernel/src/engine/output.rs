@@ -176,7 +176,8 @@ impl Sink {
         if self.cell.is_none() || self.watch.as_ref().map(|w| w.1) != Some(since) {
             return;
         }
-        if crates.total > 0 || self.build.is_some() {
+        // A build first seen when it is already over (it took less than a look) is not shown.
+        if (crates.total > 0 && !crates.cell_started) || self.build.is_some() {
             let current = if crates.cell_started {
                 "dependencies built".to_owned()
             } else if crates.building.is_empty() {
@@ -512,6 +513,15 @@ mod tests {
         sink.build_crates(regex_build(1, false), since);
         sink.build_crates(regex_build(3, true), since);
         assert_eq!(sink.build_watch(), None);
+        // A build first seen over (faster than a look) is not shown at all.
+        let (tx2, rx2) = std::sync::mpsc::channel();
+        let mut quick = Sink::default();
+        quick.open(tx2);
+        quick.watch_builds(std::env::temp_dir().join("kettle-no-such-target-dir"));
+        let (_, quick_since) = quick.build_watch().unwrap();
+        quick.build_crates(regex_build(3, true), quick_since);
+        quick.close();
+        assert!(build_texts(&rx2).is_empty());
         sink.build_tick();
         sink.close();
         let texts = build_texts(&rx);

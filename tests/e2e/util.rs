@@ -206,8 +206,8 @@ impl Kernel {
     pub fn start_with(launch: &Launch) -> Kernel {
         // The ports are found free, then bound by the kernel; in between, another socket of this
         // busy run can take one (each outgoing connection, ZeroMQ's retries included, takes a
-        // port from the same range). A kernel that could not bind is tried again on new ports,
-        // as Jupyter's launchers do.
+        // port from the same range). A kernel that could not bind is started again on new
+        // ports.
         for _ in 0..3 {
             let mut kernel = Kernel::spawn_with(launch);
             if kernel.wait_heartbeat_unless_port_taken(Duration::from_secs(60)) {

@@ -4,10 +4,10 @@
 //!
 //! "Cut off" is a proxy on a closed port (`CARGO_HTTP_PROXY`, for the kernel and so for every
 //! cargo it runs): any attempt to reach crates.io fails at once, so each cell below shows whether
-//! cargo tried. `cfg-if`, `itoa` and `memchr` are dependencies of kettle itself, so building kettle put
-//! them into the cache.
+//! cargo tried. `cfg-if`, `itoa` and `memchr` are dependencies of kettle itself, so building
+//! kettle put them into the cache.
 
-use crate::util::{Kernel, Launch};
+use crate::util::{Collected, Kernel, Launch};
 
 const GOING_ONLINE: &str = "not in this machine's cargo cache";
 /// What cargo says when it tried to reach the index through the dead proxy.
@@ -21,6 +21,17 @@ fn without_network() -> Launch {
         ],
         ..Launch::default()
     }
+}
+
+/// Whether the cell said the engine goes online for it.
+fn went_online(c: &Collected) -> bool {
+    c.stream("stderr").contains(GOING_ONLINE)
+}
+
+/// The error a failed cell showed; panics with the exchange if it did not fail.
+fn error_of(c: &Collected) -> String {
+    assert_eq!(c.status(), "error", "{}", c.describe());
+    c.error().content.to_string()
 }
 
 #[test]
@@ -41,22 +52,13 @@ fn cached_crates_need_no_network_missing_ones_are_fetched_and_offline_is_the_lea
         "{}",
         cached.describe()
     );
-    assert!(
-        !cached.stream("stderr").contains(GOING_ONLINE),
-        "{}",
-        cached.describe()
-    );
+    assert!(!went_online(&cached), "{}", cached.describe());
 
     // Not in any cache: the offline attempt fails, the cell says it goes online, and the error
     // shown is the online attempt's (the dead proxy), not cargo's offline resolution failure.
     let missing = k.execute(":dep kettle-test-no-such-crate = \"1\"\n1");
-    assert_eq!(missing.status(), "error", "{}", missing.describe());
-    assert!(
-        missing.stream("stderr").contains(GOING_ONLINE),
-        "{}",
-        missing.describe()
-    );
-    let error = missing.error().content.to_string();
+    let error = error_of(&missing);
+    assert!(went_online(&missing), "{}", missing.describe());
     assert!(
         error.contains(TRIED_THE_NETWORK) && !error.contains("--offline"),
         "{}",
@@ -76,13 +78,8 @@ fn cached_crates_need_no_network_missing_ones_are_fetched_and_offline_is_the_lea
     // (the engine's setting in the environment of evcxr's cargo runs went with it).
     k.execute_ok(":offline 0");
     let online = k.execute(":dep memchr = \"2\"\n1");
-    assert_eq!(online.status(), "error", "{}", online.describe());
     assert!(
-        online
-            .error()
-            .content
-            .to_string()
-            .contains(TRIED_THE_NETWORK),
+        error_of(&online).contains(TRIED_THE_NETWORK),
         "{}",
         online.describe()
     );
@@ -91,15 +88,10 @@ fn cached_crates_need_no_network_missing_ones_are_fetched_and_offline_is_the_lea
     // engine does not go online for it.
     k.execute_ok(":offline 1");
     let offline = k.execute(":dep kettle-test-no-such-crate = \"1\"\n1");
-    assert_eq!(offline.status(), "error", "{}", offline.describe());
     assert!(
-        offline.error().content.to_string().contains("--offline"),
+        error_of(&offline).contains("--offline"),
         "{}",
         offline.describe()
     );
-    assert!(
-        !offline.stream("stderr").contains(GOING_ONLINE),
-        "{}",
-        offline.describe()
-    );
+    assert!(!went_online(&offline), "{}", offline.describe());
 }

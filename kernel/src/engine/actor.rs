@@ -7,8 +7,8 @@ use super::output::{self, CellMsg, SharedSink};
 use super::runtime::{SOCKET_ENV, TOKEN_ENV};
 use super::stdin::{self, Watch};
 use super::{
-    Completions, Event, Inspection, MimeBundle, Outcome, StreamName, course, network, offsets,
-    prelude, report, value_display,
+    Completions, Event, Inspection, MimeBundle, Outcome, StreamName, commands, course, network,
+    offsets, prelude, report, value_display,
 };
 use evcxr::{CommandContext, EvalCallbacks, EvalContext};
 use serde_json::{Map, Value};
@@ -525,17 +525,10 @@ const WARM_UP_CODE: &str = "let kettle_warm_up = vec![1u8]; kettle_warm_up.l";
 /// How long the engine waits for a request before it warms rust-analyzer up.
 const IDLE_BEFORE_WARM_UP: Duration = Duration::from_millis(200);
 
-/// Whether a line of `code` is one of the evcxr (or kettle) commands `names`, e.g. `":dep"`.
-pub(super) fn uses_command(code: &str, names: &[&str]) -> bool {
-    code.lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .any(|word| names.contains(&word))
-}
-
 /// Whether a cell adds dependencies (`:dep`, `:course`): rust-analyzer then has new crates
 /// to index.
 fn changes_dependencies(code: &str) -> bool {
-    uses_command(code, &[":dep", course::COMMAND])
+    commands::mentioned(code, &[":dep", course::COMMAND])
 }
 
 /// Answers every request with the reason the engine could not start.
@@ -703,7 +696,7 @@ impl Actor {
     }
 
     fn execute(&mut self, code: &str, allow_stdin: bool, reply: Sender<CellMsg>) {
-        if uses_command(code, &[":quit"]) {
+        if commands::mentioned(code, &[":quit"]) {
             // evcxr would end this process on the spot, with no reply: Jupyter would see a
             // crashed kernel. The frontend's own commands do it properly.
             let r = report::other(

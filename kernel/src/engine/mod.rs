@@ -80,6 +80,7 @@ pub type Inspection = Option<MimeBundle>;
 mod actor;
 mod build_progress;
 pub mod channel;
+mod commands;
 pub mod course;
 mod link;
 mod network;

@@ -34,29 +34,13 @@ pub fn commands(offline: bool) -> String {
     )
 }
 
-/// The mode a cell's own `:offline` lines leave evcxr in, or `None` if it has none. Read as
-/// evcxr reads commands: lines of the form ` :name args` before the cell's first line of Rust
-/// (blank lines, `//` comments and `!` shell lines may come between), the argument being the
-/// rest of the line; only `1` means offline.
+/// The mode a cell's own `:offline` commands leave evcxr in, or `None` if it has none: the
+/// last one decides, and only an argument of exactly `1` means offline.
 pub fn chosen_by(code: &str) -> Option<bool> {
-    let mut chosen = None;
-    for line in code.lines() {
-        if line.starts_with('!') || line.starts_with("//") || line.trim().is_empty() {
-            continue;
-        }
-        let command = line.trim_start_matches(' ');
-        if !command.starts_with(':') {
-            break;
-        }
-        let (name, argument) = match command.split_once(' ') {
-            Some((name, rest)) => (name, Some(rest.trim_start_matches(' '))),
-            None => (command, None),
-        };
-        if name == COMMAND {
-            chosen = Some(argument == Some("1"));
-        }
-    }
-    chosen
+    super::commands::of(code)
+        .filter(|(name, _)| *name == COMMAND)
+        .map(|(_, argument)| argument == Some("1"))
+        .last()
 }
 
 /// Whether the learner chose cargo's network use before the kernel started: `CARGO_NET_OFFLINE`
@@ -132,7 +116,7 @@ mod tests {
     }
 
     #[test]
-    fn offline_lines_are_read_as_evcxr_reads_commands() {
+    fn the_last_offline_command_decides() {
         assert_eq!(chosen_by("let x = 1;"), None);
         assert_eq!(chosen_by(":offline 1\nx"), Some(true));
         assert_eq!(chosen_by(":offline 1\n\n// note\n:offline 0"), Some(false));

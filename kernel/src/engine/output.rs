@@ -473,8 +473,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_build_read_from_its_directory_counts_all_crates_and_says_when_it_stopped_short() {
+    /// A sink with a cell open and watching a build directory (that does not exist: the tests
+    /// hand it readings); the cell's receiver and the watch's start.
+    fn watching_sink() -> (Sink, std::sync::mpsc::Receiver<CellMsg>, SystemTime) {
         let (tx, rx) = std::sync::mpsc::channel();
         let mut sink = Sink::default();
         sink.open(tx);
@@ -482,6 +483,12 @@ mod tests {
         sink.watch_builds(missing.clone());
         let (target, since) = sink.build_watch().unwrap();
         assert_eq!(target, missing);
+        (sink, rx, since)
+    }
+
+    #[test]
+    fn a_build_read_from_its_directory_counts_all_crates_and_says_when_it_stopped_short() {
+        let (mut sink, rx, since) = watching_sink();
         // Nothing to build yet: nothing shown. A reading for an earlier cell: ignored.
         sink.build_crates(Crates::default(), since);
         sink.build_crates(regex_build(2, false), since - Duration::from_secs(1));
@@ -505,20 +512,12 @@ mod tests {
 
     #[test]
     fn once_the_cells_crate_compiles_the_build_display_is_final_and_nobody_looks() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut sink = Sink::default();
-        sink.open(tx);
-        sink.watch_builds(std::env::temp_dir().join("kettle-no-such-target-dir"));
-        let (_, since) = sink.build_watch().unwrap();
+        let (mut sink, rx, since) = watching_sink();
         sink.build_crates(regex_build(1, false), since);
         sink.build_crates(regex_build(3, true), since);
         assert_eq!(sink.build_watch(), None);
         // A build first seen over (faster than a look) is not shown at all.
-        let (tx2, rx2) = std::sync::mpsc::channel();
-        let mut quick = Sink::default();
-        quick.open(tx2);
-        quick.watch_builds(std::env::temp_dir().join("kettle-no-such-target-dir"));
-        let (_, quick_since) = quick.build_watch().unwrap();
+        let (mut quick, rx2, quick_since) = watching_sink();
         quick.build_crates(regex_build(3, true), quick_since);
         quick.close();
         assert!(build_texts(&rx2).is_empty());

@@ -109,7 +109,7 @@ pub(super) fn write_source(crate_dir: &std::path::Path, enabled: bool) -> std::i
 
 /// Whether a cell changes how evcxr formats values (`:fmt`, `:types`).
 pub(super) fn changes_formatting(code: &str) -> bool {
-    super::actor::uses_command(code, &[":fmt", ":types"])
+    super::commands::mentioned(code, &[":fmt", ":types"])
 }
 
 #[cfg(test)]

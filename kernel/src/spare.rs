@@ -32,7 +32,7 @@
 //! It costs what an idle kernel costs (~400 MiB, mostly rust-analyzer). `KETTLE_SPARE=0` turns
 //! the whole mechanism off.
 
-use crate::engine::{Engine, EngineConfig, OnIdle};
+use crate::engine::{Engine, EngineConfig, OnIdle, ahead};
 use crate::transport::Listeners;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -713,6 +713,12 @@ fn serve_launcher(
     }
     let (set, unset) = difference(&environment(), &request.env);
     engine.adopt_environment(&request.cwd, &set, &unset);
+    let session_name = request
+        .env
+        .iter()
+        .find(|(name, _)| name == ahead::SESSION_ENV)
+        .map(|(_, value)| value.as_os_str());
+    engine.read_ahead(session_name, &request.cwd);
     *ENVIRONMENT.lock().unwrap_or_else(|p| p.into_inner()) = request.env;
     // The next restart gets a spare too.
     on_idle.set(start_one);

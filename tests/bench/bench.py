@@ -7,7 +7,7 @@ Run (after a release build of kettle):
     CARGO_TARGET_DIR=$HOME/.cache/kettle-target cargo build --release -p kettle
     python3 tests/bench/bench.py [--kettle PATH] [--spawns 3] [--think 3] [--runs 20]
                                  [--defines 5] [--dep-spawns 2] [--prints 100] [--lates 5]
-                                 [--interrupts 5]
+                                 [--interrupts 5] [--reading 10]
 
 The script creates (once) a venv in $HOME/.cache/kettle-bench-venv with `jupyter_client` and
 re-runs itself inside it. kettle is started from a throwaway kernelspec pointing at the binary
@@ -34,6 +34,10 @@ Metrics (medians):
                                cell returned; arrival minus stamp, over --lates cells
   interrupt_request -> idle    a `loop {}` cell, interrupted once it printed; from sending
                                interrupt_request to the cell's idle status, over --interrupts
+  rayon / tokio, read ahead    kettle started for a notebook (JPY_SESSION_NAME, as Jupyter Server
+                               sets it) whose cells are the two above: the same two cells, run
+                               --reading seconds after the spawn (a learner reading the
+                               notebook's introduction), over --dep-spawns fresh kernels
   spawn -> first `1`, spare    kettle with --spare (as installed): a kernel that ran a cell and
                                prepared a spare is shut down, the next one hands over to the
                                spare; kernel_info and first cell timed from that next spawn
@@ -370,6 +374,26 @@ def measure_spare(args, env, spare_dir):
     }
 
 
+def measure_read_ahead(args, env, tmp):
+    """kettle started for a notebook that declares rayon and tokio: its first rayon and tokio
+    cells, --reading seconds after the spawn. {metric: median seconds}"""
+    notebook = Path(tmp) / "read-ahead.ipynb"
+    cells = [{"cell_type": "code", "source": cell, "metadata": {}, "outputs": [],
+              "execution_count": None} for cell in (RAYON_CELL, TOKIO_CELL)]
+    notebook.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                                    "cells": cells}))
+    rayon, tokio = [], []
+    for _ in range(args.dep_spawns):
+        with Started("kettle-bench", {**env, "JPY_SESSION_NAME": str(notebook)}) as k:
+            time.sleep(max(0.0, args.reading - (time.monotonic() - k.spawned)))
+            rayon.append(run_cell(k.kc, RAYON_CELL))
+            tokio.append(run_cell(k.kc, TOKIO_CELL))
+    return {
+        f"rayon, first use, read ahead, {args.reading:g} s": statistics.median(rayon),
+        f"tokio (full), first use, read ahead, {args.reading:g} s": statistics.median(tokio),
+    }
+
+
 def find_evcxr_spec():
     """Name of an installed evcxr_jupyter kernelspec, or None."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -416,6 +440,8 @@ def main():
                         help="seconds between the first cell and the first variable")
     parser.add_argument("--dep-spawns", type=int, default=2,
                         help="fresh kernels timing their first rayon and tokio cells")
+    parser.add_argument("--reading", type=float, default=10.0,
+                        help="seconds from spawn to the first cell, for the read-ahead rows")
     parser.add_argument("--runs", type=int, default=20, help="trivial cells per kernel")
     parser.add_argument("--defines", type=int, default=5, help="variable-defining cells")
     parser.add_argument("--prints", type=int, default=100, help="partial-line prints timed")
@@ -441,6 +467,8 @@ def main():
             print("no evcxr_jupyter kernelspec installed: kettle only", file=sys.stderr)
         print("measuring kettle's live output and interrupt ...", file=sys.stderr)
         concurrency = {"kettle": measure_concurrency("kettle-bench", args, env)}
+        print("measuring kettle started for a notebook ...", file=sys.stderr)
+        concurrency["kettle"].update(measure_read_ahead(args, env, tmp))
         print("measuring kettle with spare kernels ...", file=sys.stderr)
         spare_env = {**env, "KETTLE_SPARE_DIR": str(spare_dir)}
         concurrency["kettle"].update(measure_spare(args, spare_env, spare_dir))

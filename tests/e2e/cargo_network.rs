@@ -13,7 +13,7 @@ const GOING_ONLINE: &str = "not in this machine's cargo cache";
 /// What cargo says when it tried to reach the index through the dead proxy.
 const TRIED_THE_NETWORK: &str = "index.crates.io";
 
-fn without_network() -> Launch {
+pub(crate) fn without_network() -> Launch {
     Launch {
         env: vec![
             ("CARGO_HTTP_PROXY".into(), "http://127.0.0.1:9".into()),

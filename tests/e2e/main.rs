@@ -23,6 +23,7 @@ mod kernel_info;
 mod lifecycle;
 mod live_output;
 mod output;
+mod read_ahead;
 mod robustness;
 mod spare;
 mod status;

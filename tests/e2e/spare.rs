@@ -1,7 +1,7 @@
 //! Spare kernels (issue 7): a kernel started with `--spare` prepares a spare kernel once idle;
 //! the next `kettle kernel --spare` hands its connection file to it and stands in for it.
 
-use crate::util::{Kernel, Launch, temp_dir};
+use crate::util::{Kernel, Launch, temp_dir, write_notebook};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -190,6 +190,9 @@ fn a_new_kernel_takes_over_the_spare_in_its_own_directory_and_environment() {
         );
     }
 
+    // The notebook it is started for declares a crate: added before the first cell, as in a
+    // kernel started directly (`read_ahead`).
+    write_notebook(&cwd.join("second.ipynb"), &[":dep itoa = \"1\""]);
     let mut k = Kernel::start_with(&spares.launch(&cwd, "second.ipynb"));
     let kernel = kernel_process(&mut k);
     assert_ne!(kernel, k.pid() as i32, "the launcher did not hand over");
@@ -204,6 +207,7 @@ fn a_new_kernel_takes_over_the_spare_in_its_own_directory_and_environment() {
     );
     assert_eq!(c.stream("stdout"), expected, "{}", c.describe());
     k.assert_result("let kept = 41; kept + 1", "42");
+    k.assert_result("itoa::Buffer::new().format(kept).to_owned()", "\"41\"");
     // Cells run at the launcher's priority (nice 0 here).
     let c = k.execute_ok(
         "let stat = std::fs::read_to_string(\"/proc/self/stat\").unwrap();\n\

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use std::collections::VecDeque;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -934,6 +934,17 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("bind an ephemeral port")
         .port()
+}
+
+/// Writes a notebook (nbformat 4) of code cells with these sources to `path`; returns `path`.
+pub fn write_notebook(path: &Path, cells: &[&str]) -> PathBuf {
+    let cells: Vec<_> = cells
+        .iter()
+        .map(|source| json!({"cell_type": "code", "source": source, "metadata": {}, "outputs": []}))
+        .collect();
+    let notebook = json!({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells});
+    std::fs::write(path, notebook.to_string()).expect("write notebook");
+    path.to_owned()
 }
 
 /// A new, empty, uniquely named directory under the system temp dir.

@@ -7,8 +7,8 @@ use super::output::{self, CellMsg, SharedSink};
 use super::runtime::{SOCKET_ENV, TOKEN_ENV};
 use super::stdin::{self, Watch};
 use super::{
-    Completions, Event, Inspection, MimeBundle, Outcome, StreamName, commands, course, network,
-    offsets, prelude, report, value_display,
+    Completions, Event, Inspection, MimeBundle, Outcome, StreamName, ahead, commands, course,
+    network, offsets, prelude, report, value_display,
 };
 use evcxr::{CommandContext, EvalCallbacks, EvalContext};
 use serde_json::{Map, Value};
@@ -74,6 +74,8 @@ enum Request {
         reply: Sender<Inspection>,
     },
     Late(Sender<Event>),
+    /// Add what the notebook declares (see [`ahead`]).
+    ReadAhead(ahead::Declared),
     Shutdown,
 }
 
@@ -94,6 +96,8 @@ struct Control {
     /// evcxr's context could not be created: every request gets the reason.
     failed: AtomicBool,
     link: Arc<super::link::Shared>,
+    /// While crates read ahead from the notebook are being added: what they are.
+    reading_ahead: Mutex<Option<String>>,
 }
 
 /// Handle to the engine actor. Methods block the calling thread until the answer.
@@ -123,6 +127,7 @@ impl Engine {
             child_pid: std::sync::atomic::AtomicU32::new(0),
             failed: AtomicBool::new(false),
             link: Arc::clone(&link.shared),
+            reading_ahead: Mutex::new(None),
         });
         let actor_control = Arc::clone(&control);
         std::thread::Builder::new()
@@ -156,15 +161,60 @@ impl Engine {
             allow_stdin,
             reply,
         };
+        let mut waiting = self
+            .reading_ahead()
+            .map(|what| WaitNote::show(what, on_event));
         if self.requests.send(request).is_ok() {
-            for message in answers {
+            loop {
+                let message = match &waiting {
+                    None => answers.recv().ok(),
+                    Some(note) => match answers.recv_timeout(WaitNote::TICK) {
+                        Ok(message) => Some(message),
+                        Err(RecvTimeoutError::Timeout) => {
+                            let still = self.reading_ahead().is_some();
+                            note.tick(still, on_event);
+                            if !still {
+                                waiting = None;
+                            }
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => None,
+                    },
+                };
+                // The cell's first word means the crates were added: it runs after them.
+                if let Some(note) = waiting.take() {
+                    note.tick(false, on_event);
+                }
                 match message {
-                    CellMsg::Event(event) => on_event(event),
-                    CellMsg::Done(outcome) => return outcome,
+                    Some(CellMsg::Event(event)) => on_event(event),
+                    Some(CellMsg::Done(outcome)) => return outcome,
+                    None => break,
                 }
             }
         }
         engine_gone()
+    }
+
+    /// Adds the crates that the notebook this kernel was started for declares (see [`ahead`]),
+    /// before any cell: `session_name` is [`ahead::SESSION_ENV`] as Jupyter Server set it,
+    /// `cwd` the notebook's directory. Cells sent meanwhile wait, and say so.
+    pub fn read_ahead(&self, session_name: Option<&std::ffi::OsStr>, cwd: &std::path::Path) {
+        let Some(path) = session_name.and_then(|name| ahead::notebook_path(name, cwd)) else {
+            return;
+        };
+        let Ok(json) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let declared = ahead::declared(&json);
+        if declared.is_empty() {
+            return;
+        }
+        *lock(&self.control.reading_ahead) = Some(declared.describe());
+        let _ = self.requests.send(Request::ReadAhead(declared));
+    }
+
+    fn reading_ahead(&self) -> Option<String> {
+        lock(&self.control.reading_ahead).clone()
     }
 
     /// Completions at `cursor_pos` (code points).
@@ -310,6 +360,58 @@ impl Interrupter {
                 kill_descendants_sparing(Some(control.child_pid.load(Ordering::SeqCst)));
             }
         });
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The display of a cell that waits for crates read ahead from the notebook.
+struct WaitNote {
+    what: String,
+    display_id: String,
+    since: std::time::Instant,
+}
+
+impl WaitNote {
+    /// How often the note's clock moves.
+    const TICK: Duration = Duration::from_millis(500);
+
+    fn show(what: String, on_event: &mut dyn FnMut(Event)) -> WaitNote {
+        let note = WaitNote {
+            what,
+            display_id: output::build_display_id(),
+            since: std::time::Instant::now(),
+        };
+        on_event(note.event(true, false));
+        note
+    }
+
+    /// Moves the clock while `waiting`, else says the wait is over.
+    fn tick(&self, waiting: bool, on_event: &mut dyn FnMut(Event)) {
+        on_event(self.event(waiting, true));
+    }
+
+    fn event(&self, waiting: bool, update: bool) -> Event {
+        let seconds = self.since.elapsed().as_secs_f64();
+        let text = if waiting {
+            format!(
+                "adding the crates this notebook declares: {} · {seconds:.1} s",
+                self.what
+            )
+        } else {
+            format!(
+                "added the crates this notebook declares: {} · waited {seconds:.1} s",
+                self.what
+            )
+        };
+        Event::Display {
+            data: output::build_bundle(&text),
+            metadata: Map::new(),
+            display_id: Some(self.display_id.clone()),
+            update,
+        }
     }
 }
 
@@ -495,6 +597,11 @@ fn run_actor(
                 let _ = reply.send(actor.inspect(&code, cursor_pos));
             }
             Request::Late(late) => actor.lock_sink().set_late(late),
+            Request::ReadAhead(declared) => {
+                actor.read_ahead(&declared);
+                *lock(&actor.control.reading_ahead) = None;
+                analysis_cold = true;
+            }
             Request::Shutdown => break,
         }
     }
@@ -551,7 +658,7 @@ fn serve_failed(message: &str, inbox: Receiver<Request>) {
             Request::Inspect { reply, .. } => {
                 let _ = reply.send(None);
             }
-            Request::Late(_) => {}
+            Request::Late(_) | Request::ReadAhead(_) => {}
             Request::Shutdown => break,
         }
     }
@@ -687,6 +794,51 @@ impl Actor {
     /// for the rest of it, and would otherwise have paid for it anyway if it defines a variable.
     fn warm_analysis(&mut self) {
         let _ = self.ctx.completions(WARM_UP_CODE, WARM_UP_CODE.len());
+    }
+
+    /// Adds the crates a notebook declares (see [`ahead`]): all at once, or else each alone (one
+    /// crate missing from the cache makes evcxr take none). Quietly: a crate that cannot be
+    /// added now is left for its cell, which says why. Interrupt stops it like a cell's build.
+    fn read_ahead(&mut self, declared: &ahead::Declared) {
+        if !self.offline_first {
+            // The learner decides when cargo goes online: nothing is fetched behind their back.
+            return;
+        }
+        let started = std::time::Instant::now();
+        self.control.cell.fetch_add(1, Ordering::SeqCst);
+        self.control.interrupted.store(false, Ordering::SeqCst);
+        self.control
+            .child_pid
+            .store(self.child_pid(), Ordering::SeqCst);
+        self.control.running.store(true, Ordering::SeqCst);
+        let crates_dir = course::crates_dir();
+        let stopped = |actor: &Actor| actor.control.interrupted.load(Ordering::SeqCst);
+        let mut added = Vec::new();
+        if self.execute_hidden(&declared.commands(&crates_dir)).is_ok() {
+            added.push(declared.describe());
+        } else {
+            for part in declared.parts() {
+                if stopped(self) {
+                    break;
+                }
+                if self.execute_hidden(&part.commands(&crates_dir)).is_ok() {
+                    added.push(part.describe());
+                }
+            }
+        }
+        self.control.running.store(false, Ordering::SeqCst);
+        let _ = std::fs::remove_file(&self.control.interrupt_file);
+        eprintln!(
+            "kettle: read ahead from the notebook ({}): added {} in {:.1} s{}",
+            declared.describe(),
+            if added.is_empty() {
+                "nothing".to_owned()
+            } else {
+                added.join(", ")
+            },
+            started.elapsed().as_secs_f64(),
+            if stopped(self) { " (interrupted)" } else { "" }
+        );
     }
 
     fn child_pid(&self) -> u32 {

@@ -78,6 +78,7 @@ pub struct Completions {
 pub type Inspection = Option<MimeBundle>;
 
 mod actor;
+pub mod ahead;
 mod build_progress;
 pub mod channel;
 mod commands;

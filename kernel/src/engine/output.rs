@@ -82,17 +82,30 @@ impl BuildProgress {
             Some(total) => format!("{}/{total} crates", self.crates),
             None => format!("{} crates", self.crates),
         };
-        let plain = format!("{what} · {crates} · {seconds:.1} s");
-        let html = format!(
-            "<div style=\"font-family: var(--jp-code-font-family, monospace); opacity: 0.75\">\
-             &#9881; {} · {crates} · {seconds:.1} s</div>",
-            what.replace('&', "&amp;").replace('<', "&lt;"),
-        );
-        let mut bundle = super::MimeBundle::new();
-        bundle.insert("text/plain".into(), plain.into());
-        bundle.insert("text/html".into(), html.into());
-        bundle
+        build_bundle(&format!("{what} · {crates} · {seconds:.1} s"))
     }
+}
+
+/// Prefix of the display ids of kettle's displays about dependencies (builds, crates added
+/// ahead): clients and tests can tell them from the cell's own output.
+pub(super) const BUILD_DISPLAY_PREFIX: &str = "kettle-build-";
+
+/// A new id for a display about dependencies.
+pub(super) fn build_display_id() -> String {
+    format!("{BUILD_DISPLAY_PREFIX}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// How kettle's displays about dependencies look: one dim line with a gear.
+pub(super) fn build_bundle(text: &str) -> super::MimeBundle {
+    let html = format!(
+        "<div style=\"font-family: var(--jp-code-font-family, monospace); opacity: 0.75\">\
+         &#9881; {}</div>",
+        text.replace('&', "&amp;").replace('<', "&lt;"),
+    );
+    let mut bundle = super::MimeBundle::new();
+    bundle.insert("text/plain".into(), text.into());
+    bundle.insert("text/html".into(), html.into());
+    bundle
 }
 
 pub(super) type SharedSink = Arc<Mutex<Sink>>;
@@ -210,7 +223,7 @@ impl Sink {
     fn show_build(&mut self, current: String, count: impl FnOnce(&mut BuildProgress)) {
         let first = self.build.is_none();
         let build = self.build.get_or_insert_with(|| BuildProgress {
-            display_id: format!("kettle-build-{}", uuid::Uuid::new_v4().simple()),
+            display_id: build_display_id(),
             started: std::time::Instant::now(),
             crates: 0,
             total: None,

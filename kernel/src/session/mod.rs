@@ -22,7 +22,7 @@ mod outgoing;
 mod shell;
 mod signals;
 
-use crate::engine::{Completions, Engine, EngineConfig, Event, Inspection, Outcome};
+use crate::engine::{Completions, Engine, EngineConfig, Event, Inspection, Outcome, ahead};
 use crate::transport::{Inboxes, Listeners, Transport};
 use crate::wire::{ConnectionInfo, ExecutionState, Frames, Message, Signer, WireError};
 use anyhow::Context;
@@ -104,7 +104,11 @@ pub fn run_kernel(
     // Engine::start returns at once; the evaluation context is built in the background and only
     // the first execute waits for it.
     serve(&info, listeners, move || {
-        with_interrupts(Engine::start(engine_config)?)
+        let engine = Engine::start(engine_config)?;
+        if let Ok(cwd) = std::env::current_dir() {
+            engine.read_ahead(std::env::var_os(ahead::SESSION_ENV).as_deref(), &cwd);
+        }
+        with_interrupts(engine)
     })
 }
 

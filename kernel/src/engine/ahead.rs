@@ -1,0 +1,245 @@
+//! Dependencies read ahead: the crates a notebook declares, added while the learner reads.
+//!
+//! The first cell that uses a new crate pays for more than its build: evcxr has rust-analyzer
+//! reload the workspace and compute the name tables of the crate and everything it depends on
+//! (tokio: ~2 s here, with the build already done by `kettle warm`), all inside that cell.
+//! Jupyter Server tells a kernel which notebook it was started for (`JPY_SESSION_NAME`, the
+//! notebook's path), so the kernel can read the notebook's `:dep` and `:course` lines and add
+//! those crates as soon as it starts, before the learner gets to them. The learner's own `:dep`
+//! line later finds the crate there with the same settings, which evcxr takes as nothing to do.
+//!
+//! Only what cannot surprise is read ahead: commands as evcxr reads them (see
+//! [`super::commands`]), crates from a registry (not paths, which are relative to a directory
+//! the learner may change, nor git, which needs the network) and `:course`, with cargo offline
+//! (see [`super::network`]): a crate missing from this machine's cache is simply left for its
+//! cell. The crates are visible to cells before their `:dep` cell runs, as in a cargo project,
+//! whose dependencies are all there from the start.
+
+use super::{commands, course};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+/// Where Jupyter Server puts the path of the notebook a kernel was started for.
+pub const SESSION_ENV: &str = "JPY_SESSION_NAME";
+
+/// What a notebook declares, in the order its cells declare it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Declared {
+    /// Whether a cell asks for the course crates (`:course`).
+    pub course: bool,
+    /// The `:dep` commands of registry crates, each once (the first declaration of a name
+    /// wins: later ones are the learner's changes, for when they get there).
+    pub deps: Vec<String>,
+    /// The crates' names, for messages.
+    pub names: Vec<String>,
+}
+
+impl Declared {
+    pub fn is_empty(&self) -> bool {
+        !self.course && self.deps.is_empty()
+    }
+
+    /// One line naming what is being prepared, e.g. "the course crates, rayon, tokio".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.course {
+            parts.push("the course crates".to_owned());
+        }
+        parts.extend(self.names.iter().cloned());
+        parts.join(", ")
+    }
+
+    /// The commands that add everything, as one cell: `:course` stands for its `:dep` lines
+    /// (`crates_dir` is where the course crates are).
+    pub fn commands(&self, crates_dir: &Path) -> String {
+        let mut text = String::new();
+        if self.course {
+            text.push_str(&course::dep_commands(crates_dir));
+        }
+        for dep in &self.deps {
+            text.push_str(dep);
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Each part alone, for when adding all at once failed (one crate missing from the cache
+    /// makes evcxr take none of them).
+    pub fn parts(&self) -> Vec<Declared> {
+        let course = self.course.then(|| Declared {
+            course: true,
+            ..Declared::default()
+        });
+        let deps = self
+            .deps
+            .iter()
+            .zip(&self.names)
+            .map(|(dep, name)| Declared {
+                course: false,
+                deps: vec![dep.clone()],
+                names: vec![name.clone()],
+            });
+        course.into_iter().chain(deps).collect()
+    }
+}
+
+/// The notebook named by `session_name` (the value of [`SESSION_ENV`]), for a kernel working in
+/// `cwd` (the notebook's directory): the path as given when it exists (Jupyter Server gives the
+/// full path), else the file of that name in `cwd` (older servers gave a path relative to
+/// their root). Only `.ipynb` files.
+pub fn notebook_path(session_name: &OsStr, cwd: &Path) -> Option<PathBuf> {
+    let given = Path::new(session_name);
+    if given.extension() != Some(OsStr::new("ipynb")) {
+        return None;
+    }
+    let beside = given.file_name().map(|name| cwd.join(name));
+    [Some(cwd.join(given)), beside]
+        .into_iter()
+        .flatten()
+        .find(|path| path.is_file())
+}
+
+/// What the code cells of notebook `json` (nbformat 4) declare. Anything that is not a readable
+/// notebook declares nothing.
+pub fn declared(json: &str) -> Declared {
+    let mut found = Declared::default();
+    let Ok(notebook) = serde_json::from_str::<serde_json::Value>(json) else {
+        return found;
+    };
+    let cells = notebook["cells"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for cell in cells.iter().filter(|c| c["cell_type"] == "code") {
+        // nbformat allows the source as one string or as a list of lines.
+        let source = match &cell["source"] {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect(),
+            _ => continue,
+        };
+        for (name, argument) in commands::of(&source) {
+            if name == course::COMMAND && argument.is_none_or(|a| a.trim().is_empty()) {
+                found.course = true;
+            } else if name == ":dep"
+                && let Some(argument) = argument
+                && let Some(crate_name) = registry_crate(argument)
+                && !found.names.contains(&crate_name)
+            {
+                found.deps.push(format!(":dep {}", argument.trim_end()));
+                found.names.push(crate_name);
+            }
+        }
+    }
+    found
+}
+
+/// The crate's name when `argument` of a `:dep` asks for a crate from a registry: `name`,
+/// `name = "1"` or `name = { version = …, features = … }`; not a path, not git.
+fn registry_crate(argument: &str) -> Option<String> {
+    let argument = argument.trim();
+    if argument.starts_with(['.', '/']) {
+        return None;
+    }
+    let (name, spec) = match argument.split_once('=') {
+        Some((name, spec)) => (name.trim(), spec.trim()),
+        None => (argument, "\"*\""),
+    };
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return None;
+    }
+    let table: toml::Table = format!("dep = {spec}").parse().ok()?;
+    let registry = match &table["dep"] {
+        toml::Value::String(_) => true,
+        toml::Value::Table(settings) => !["path", "git"]
+            .iter()
+            .any(|key| settings.contains_key(*key)),
+        _ => false,
+    };
+    registry.then(|| name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notebook(cells: &[(&str, serde_json::Value)]) -> String {
+        let cells: Vec<_> = cells
+            .iter()
+            .map(|(kind, source)| serde_json::json!({"cell_type": kind, "source": source}))
+            .collect();
+        serde_json::json!({"nbformat": 4, "cells": cells}).to_string()
+    }
+
+    #[test]
+    fn registry_crates_and_the_course_are_read_in_cell_order() {
+        let json = notebook(&[
+            ("markdown", ":dep not-code = \"1\"".into()),
+            (
+                "code",
+                serde_json::json!([":course\n", ":dep tokio = { version = \"1\", features = [\"full\"] }\n", "let x = 1;\n", ":dep after_code = \"1\""]),
+            ),
+            ("code", ":dep rayon = \"1\"\n:dep tokio = \"1.40\"\nrayon::join(|| 1, || 2);".into()),
+            ("code", ":dep local = { path = \"../local\" }\n:dep ./other\n:dep far = { git = \"https://example.org/far\" }\n:dep regex".into()),
+        ]);
+        let found = declared(&json);
+        assert!(found.course);
+        assert_eq!(
+            found.deps,
+            [
+                ":dep tokio = { version = \"1\", features = [\"full\"] }",
+                ":dep rayon = \"1\"",
+                ":dep regex"
+            ]
+        );
+        assert_eq!(found.names, ["tokio", "rayon", "regex"]);
+        assert_eq!(found.describe(), "the course crates, tokio, rayon, regex");
+    }
+
+    #[test]
+    fn commands_spell_out_the_course_and_parts_stand_alone() {
+        let found = Declared {
+            course: true,
+            deps: vec![":dep rayon = \"1\"".into()],
+            names: vec!["rayon".into()],
+        };
+        let dir = Path::new("/opt/kettle/crates");
+        assert_eq!(
+            found.commands(dir),
+            format!("{}:dep rayon = \"1\"\n", course::dep_commands(dir))
+        );
+        let parts = found.parts();
+        assert_eq!(parts.len(), 2);
+        assert!(parts[0].course && parts[0].deps.is_empty());
+        assert_eq!(parts[1].commands(dir), ":dep rayon = \"1\"\n");
+    }
+
+    #[test]
+    fn what_is_not_a_notebook_declares_nothing() {
+        assert!(declared("not json").is_empty());
+        assert!(declared("{\"cells\": 3}").is_empty());
+        assert!(declared(&notebook(&[("code", "let a = 1;".into())])).is_empty());
+        assert_eq!(registry_crate("bad name = \"1\""), None);
+        assert_eq!(registry_crate("broken = { version"), None);
+    }
+
+    #[test]
+    fn the_notebook_is_found_by_full_path_or_beside_the_kernel() {
+        let dir = std::env::temp_dir().join(format!("kettle-ahead-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("04-asyncio.ipynb");
+        std::fs::write(&file, "{}").unwrap();
+        let elsewhere = Path::new("/nonexistent");
+        assert_eq!(
+            notebook_path(file.as_os_str(), elsewhere),
+            Some(file.clone())
+        );
+        // A path relative to the server's root, the kernel in the notebook's directory.
+        assert_eq!(
+            notebook_path(OsStr::new("course/04-asyncio.ipynb"), &dir),
+            Some(file.clone())
+        );
+        assert_eq!(notebook_path(OsStr::new("missing.ipynb"), &dir), None);
+        assert_eq!(notebook_path(OsStr::new("04-asyncio"), &dir), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -97,7 +97,16 @@ struct Control {
     failed: AtomicBool,
     link: Arc<super::link::Shared>,
     /// While crates read ahead from the notebook are being added: what they are.
-    reading_ahead: Mutex<Option<String>>,
+    reading_ahead: Mutex<Option<ReadingAhead>>,
+}
+
+/// Crates read ahead from the notebook, being added (see [`ahead`]).
+#[derive(Clone)]
+struct ReadingAhead {
+    /// What they are, for people.
+    what: String,
+    /// Where cargo builds them and since when, once the engine has started on them.
+    build: Option<(PathBuf, std::time::SystemTime)>,
 }
 
 /// Handle to the engine actor. Methods block the calling thread until the answer.
@@ -171,9 +180,9 @@ impl Engine {
                     Some(note) => match answers.recv_timeout(WaitNote::TICK) {
                         Ok(message) => Some(message),
                         Err(RecvTimeoutError::Timeout) => {
-                            let still = self.reading_ahead().is_some();
-                            note.tick(still, on_event);
-                            if !still {
+                            let still = self.reading_ahead();
+                            note.tick(still.as_ref(), on_event);
+                            if still.is_none() {
                                 waiting = None;
                             }
                             continue;
@@ -183,7 +192,7 @@ impl Engine {
                 };
                 // The cell's first word means the crates were added: it runs after them.
                 if let Some(note) = waiting.take() {
-                    note.tick(false, on_event);
+                    note.tick(None, on_event);
                 }
                 match message {
                     Some(CellMsg::Event(event)) => on_event(event),
@@ -209,11 +218,14 @@ impl Engine {
         if declared.is_empty() {
             return;
         }
-        *lock(&self.control.reading_ahead) = Some(declared.describe());
+        *lock(&self.control.reading_ahead) = Some(ReadingAhead {
+            what: declared.describe(),
+            build: None,
+        });
         let _ = self.requests.send(Request::ReadAhead(declared));
     }
 
-    fn reading_ahead(&self) -> Option<String> {
+    fn reading_ahead(&self) -> Option<ReadingAhead> {
         lock(&self.control.reading_ahead).clone()
     }
 
@@ -378,26 +390,42 @@ impl WaitNote {
     /// How often the note's clock moves.
     const TICK: Duration = Duration::from_millis(500);
 
-    fn show(what: String, on_event: &mut dyn FnMut(Event)) -> WaitNote {
+    fn show(reading: ReadingAhead, on_event: &mut dyn FnMut(Event)) -> WaitNote {
         let note = WaitNote {
-            what,
+            what: reading.what.clone(),
             display_id: output::build_display_id(),
             since: std::time::Instant::now(),
         };
-        on_event(note.event(true, false));
+        on_event(note.event(Some(&reading), false));
         note
     }
 
-    /// Moves the clock while `waiting`, else says the wait is over.
-    fn tick(&self, waiting: bool, on_event: &mut dyn FnMut(Event)) {
-        on_event(self.event(waiting, true));
+    /// Moves the clock (and the build's counts) while `reading` goes on, else says the wait
+    /// is over.
+    fn tick(&self, reading: Option<&ReadingAhead>, on_event: &mut dyn FnMut(Event)) {
+        on_event(self.event(reading, true));
     }
 
-    fn event(&self, waiting: bool, update: bool) -> Event {
+    fn event(&self, reading: Option<&ReadingAhead>, update: bool) -> Event {
         let seconds = self.since.elapsed().as_secs_f64();
-        let text = if waiting {
+        let text = if let Some(reading) = reading {
+            // What cargo builds for them, when it builds (read as for a cell's build display).
+            let build = reading
+                .build
+                .as_ref()
+                .map(|(target, since)| super::build_progress::scan(target, *since))
+                .filter(|crates| crates.total > 0 && !crates.cell_started)
+                .map(|crates| {
+                    let building = if crates.building.is_empty() {
+                        "building".to_owned()
+                    } else {
+                        format!("building {}", crates.building.join(", "))
+                    };
+                    format!(" · {building} · {}/{} crates", crates.done, crates.total)
+                })
+                .unwrap_or_default();
             format!(
-                "adding the crates this notebook declares: {} · {seconds:.1} s",
+                "adding the crates this notebook declares: {}{build} · {seconds:.1} s",
                 self.what
             )
         } else {
@@ -598,6 +626,13 @@ fn run_actor(
             }
             Request::Late(late) => actor.lock_sink().set_late(late),
             Request::ReadAhead(declared) => {
+                if let (Some(reading), Some(dir)) = (
+                    lock(&actor.control.reading_ahead).as_mut(),
+                    &actor.crate_dir,
+                ) {
+                    let since = std::time::SystemTime::now() - output::CLOCK_SLACK;
+                    reading.build = Some((dir.join("target"), since));
+                }
                 actor.read_ahead(&declared);
                 *lock(&actor.control.reading_ahead) = None;
                 analysis_cold = true;

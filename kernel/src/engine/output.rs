@@ -25,7 +25,7 @@ pub const PUBLISH_EVERY: Duration = Duration::from_millis(20);
 
 /// How much earlier than the cell's start a file in the build directory may look and still be
 /// the cell's: file times come from the kernel's coarse clock, which lags the one we read.
-const CLOCK_SLACK: Duration = Duration::from_millis(50);
+pub(super) const CLOCK_SLACK: Duration = Duration::from_millis(50);
 
 /// What the engine thread sends back to the caller of `Engine::execute`.
 pub(super) enum CellMsg {

@@ -32,7 +32,7 @@
 //! It costs what an idle kernel costs (~400 MiB, mostly rust-analyzer). `KETTLE_SPARE=0` turns
 //! the whole mechanism off.
 
-use crate::engine::{Engine, EngineConfig, OnIdle, ahead};
+use crate::engine::{Engine, EngineConfig, NOTEBOOK_ENV, OnIdle};
 use crate::transport::Listeners;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -716,7 +716,7 @@ fn serve_launcher(
     let session_name = request
         .env
         .iter()
-        .find(|(name, _)| name == ahead::SESSION_ENV)
+        .find(|(name, _)| name == NOTEBOOK_ENV)
         .map(|(_, value)| value.as_os_str());
     engine.read_ahead(session_name, &request.cwd);
     *ENVIRONMENT.lock().unwrap_or_else(|p| p.into_inner()) = request.env;

@@ -60,13 +60,7 @@ fn interrupt_cell(
     assert_eq!(reply.content["status"], "ok", "{:#}", reply.content);
     let c = k.collect(&id);
     let took = c.iopub.last().expect("idle").arrived - sent;
-    assert_eq!(c.status(), "error", "{}", c.describe());
-    assert_eq!(
-        c.error().content["ename"],
-        "Interrupted",
-        "{}",
-        c.describe()
-    );
+    c.assert_error_named("Interrupted");
     assert!(
         took < INTERRUPT_BOUND,
         "interrupt_request -> idle took {took:?}\n{}",

@@ -4,7 +4,8 @@
 //! for its own cell. With the network cut off, as in `cargo_network`.
 
 use crate::cargo_network::without_network;
-use crate::util::{Collected, Kernel, temp_dir, write_notebook};
+use crate::util::{Channel, Collected, Kernel, temp_dir, write_notebook};
+use serde_json::json;
 
 /// A kernel started for a notebook with `cells` (code cells' sources), in its directory.
 fn kernel_for_notebook(cells: &[&str]) -> Kernel {
@@ -53,10 +54,12 @@ fn a_notebooks_registry_crates_are_there_before_its_cells_run() {
         ),
         "{shown:?}"
     );
+    // The end says what was added and what was not (that crate's cell will say why).
     assert!(
-        shown
-            .last()
-            .is_some_and(|n| n.starts_with("added the crates")),
+        shown.last().is_some_and(|n| n.starts_with(
+            "added the crates this notebook declares: cfg-if, itoa; \
+             left for their cells: kettle-test-no-such-crate · waited"
+        )),
         "{shown:?}"
     );
 
@@ -100,5 +103,31 @@ fn a_notebook_that_declares_nothing_adds_nothing() {
         !deps.result_text().unwrap_or_default().contains(" = "),
         "{}",
         deps.describe()
+    );
+}
+
+#[test]
+fn an_interrupt_ends_a_cell_waiting_for_the_notebooks_crates_and_the_kernel_goes_on() {
+    let mut k = kernel_for_notebook(&[":dep cfg-if = \"1\""]);
+    // The engine is still starting (seconds): the cell waits for the crates, then gives up.
+    let waiting = k.send_execute(json!({"code": "1 + 1"}));
+    let reply = k.request(Channel::Control, "interrupt_request", json!({}));
+    assert_eq!(reply.content["status"], "ok", "{reply:?}");
+    let c = k.collect(&waiting);
+    c.assert_error_named("Interrupted");
+    assert!(
+        notes(&c)
+            .last()
+            .is_some_and(|n| n.starts_with("stopped waiting (interrupted)")),
+        "{}",
+        c.describe()
+    );
+    // Nothing was lost: the next cell runs, after the crates (or what is left of them).
+    let next = k.execute("2 + 2");
+    assert_eq!(
+        next.result_text().as_deref(),
+        Some("4"),
+        "{}",
+        next.describe()
     );
 }

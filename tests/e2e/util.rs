@@ -141,6 +141,12 @@ impl Collected {
         errors[0]
     }
 
+    /// Asserts that the cell failed with error `ename` (e.g. "Interrupted").
+    pub fn assert_error_named(&self, ename: &str) {
+        assert_eq!(self.status(), "error", "{}", self.describe());
+        assert_eq!(self.error().content["ename"], ename, "{}", self.describe());
+    }
+
     /// A readable dump of the whole exchange, for assertion messages.
     pub fn describe(&self) -> String {
         let mut out = format!(
@@ -751,14 +757,7 @@ impl Kernel {
         // SAFETY: kill(2) on a process of this test.
         let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
         assert_eq!(rc, 0);
-        let interrupted = self.collect(&id);
-        assert_eq!(interrupted.status(), "error", "{}", interrupted.describe());
-        assert_eq!(
-            interrupted.error().content["ename"],
-            "Interrupted",
-            "{}",
-            interrupted.describe()
-        );
+        self.collect(&id).assert_error_named("Interrupted");
     }
 
     /// Waits for the process to exit on its own.

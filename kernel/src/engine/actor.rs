@@ -98,6 +98,11 @@ struct Control {
     link: Arc<super::link::Shared>,
     /// While crates read ahead from the notebook are being added: what they are.
     reading_ahead: Mutex<Option<ReadingAhead>>,
+    /// How the last read-ahead ended, for the note of a cell that waited for it.
+    read_ahead_outcome: Mutex<Option<String>>,
+    /// Set by an interrupt while crates are read ahead (also one that came before the cell
+    /// began to wait), cleared when they are: a cell waiting for them gives up.
+    wait_interrupted: AtomicBool,
 }
 
 /// Crates read ahead from the notebook, being added (see [`ahead`]).
@@ -137,6 +142,8 @@ impl Engine {
             failed: AtomicBool::new(false),
             link: Arc::clone(&link.shared),
             reading_ahead: Mutex::new(None),
+            read_ahead_outcome: Mutex::new(None),
+            wait_interrupted: AtomicBool::new(false),
         });
         let actor_control = Arc::clone(&control);
         std::thread::Builder::new()
@@ -164,53 +171,76 @@ impl Engine {
         allow_stdin: bool,
         on_event: &mut dyn FnMut(Event),
     ) -> Outcome {
+        if let Some(reading) = self.reading_ahead()
+            && let Some(stopped) = self.wait_for_read_ahead(reading, on_event)
+        {
+            return stopped;
+        }
         let (reply, answers) = channel();
         let request = Request::Execute {
             code: code.to_owned(),
             allow_stdin,
             reply,
         };
-        let mut waiting = self
-            .reading_ahead()
-            .map(|what| WaitNote::show(what, on_event));
         if self.requests.send(request).is_ok() {
-            loop {
-                let message = match &waiting {
-                    None => answers.recv().ok(),
-                    Some(note) => match answers.recv_timeout(WaitNote::TICK) {
-                        Ok(message) => Some(message),
-                        Err(RecvTimeoutError::Timeout) => {
-                            let still = self.reading_ahead();
-                            note.tick(still.as_ref(), on_event);
-                            if still.is_none() {
-                                waiting = None;
-                            }
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => None,
-                    },
-                };
-                // The cell's first word means the crates were added: it runs after them.
-                if let Some(note) = waiting.take() {
-                    note.tick(None, on_event);
-                }
+            for message in answers {
                 match message {
-                    Some(CellMsg::Event(event)) => on_event(event),
-                    Some(CellMsg::Done(outcome)) => return outcome,
-                    None => break,
+                    CellMsg::Event(event) => on_event(event),
+                    CellMsg::Done(outcome) => return outcome,
                 }
             }
         }
         engine_gone()
     }
 
+    /// Waits, showing a note, until the crates read ahead from the notebook are added: the cell
+    /// is sent after them. `Some(outcome)` when an interrupt came meanwhile: the cell does not
+    /// run (the crates' build, if it was building, is stopped).
+    fn wait_for_read_ahead(
+        &self,
+        reading: ReadingAhead,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Option<Outcome> {
+        let note = WaitNote::show(reading, on_event);
+        let mut shown = std::time::Instant::now();
+        loop {
+            std::thread::sleep(WAIT_POLL);
+            let Some(reading) = self.reading_ahead() else {
+                let outcome = lock(&self.control.read_ahead_outcome).clone();
+                note.end(outcome.as_deref().unwrap_or("stopped"), on_event);
+                return None;
+            };
+            if self.control.wait_interrupted.swap(false, Ordering::SeqCst) {
+                note.end("stopped waiting (interrupted)", on_event);
+                let r = report::other(
+                    "Interrupted",
+                    "the cell was interrupted while the crates its notebook declares were being \
+                     added; it did not run"
+                        .to_owned(),
+                );
+                return Some(outcome_of(r));
+            }
+            if shown.elapsed() >= WaitNote::TICK {
+                note.tick(&reading, on_event);
+                shown = std::time::Instant::now();
+            }
+        }
+    }
+
     /// Adds the crates that the notebook this kernel was started for declares (see [`ahead`]),
-    /// before any cell: `session_name` is [`ahead::SESSION_ENV`] as Jupyter Server set it,
-    /// `cwd` the notebook's directory. Cells sent meanwhile wait, and say so.
+    /// before any cell: `session_name` is [`ahead::NOTEBOOK_ENV`] as Jupyter Server set it,
+    /// `cwd` the notebook's directory. Cells sent meanwhile wait, and say so. Nothing is read
+    /// ahead when the learner decided about cargo's network use (see [`network`]). The notebook
+    /// is read here, before the kernel answers anyone: a cell sent at once must find the
+    /// crates' request queued before it (0.2 ms for notebook 01, 100 KB with its outputs,
+    /// which are skipped).
     pub fn read_ahead(&self, session_name: Option<&std::ffi::OsStr>, cwd: &std::path::Path) {
         let Some(path) = session_name.and_then(|name| ahead::notebook_path(name, cwd)) else {
             return;
         };
+        if network_chosen_elsewhere(Some(cwd)) {
+            return;
+        }
         let Ok(json) = std::fs::read_to_string(&path) else {
             return;
         };
@@ -229,6 +259,13 @@ impl Engine {
         lock(&self.control.reading_ahead).clone()
     }
 
+    /// Whether the shell must not wait for the engine: it is adding crates read ahead, which can
+    /// take a build's time, and the shell waits for completions and inspections (answered
+    /// with nothing meanwhile).
+    fn busy_reading_ahead(&self) -> bool {
+        lock(&self.control.reading_ahead).is_some()
+    }
+
     /// Completions at `cursor_pos` (code points).
     pub fn complete(&self, code: &str, cursor_pos: usize) -> Completions {
         let (reply, answer) = channel();
@@ -237,7 +274,8 @@ impl Engine {
             cursor_pos,
             reply,
         };
-        if self.requests.send(request).is_ok()
+        if !self.busy_reading_ahead()
+            && self.requests.send(request).is_ok()
             && let Ok(completions) = answer.recv()
         {
             return completions;
@@ -257,7 +295,7 @@ impl Engine {
             cursor_pos,
             reply,
         };
-        if self.requests.send(request).is_ok() {
+        if !self.busy_reading_ahead() && self.requests.send(request).is_ok() {
             return answer.recv().ok().flatten();
         }
         None
@@ -346,6 +384,9 @@ impl Interrupter {
     /// (and the compiler, when the cell is still being built) are killed from a helper thread.
     pub fn interrupt(&self) {
         let control = &self.control;
+        if lock(&control.reading_ahead).is_some() {
+            control.wait_interrupted.store(true, Ordering::SeqCst);
+        }
         if !control.running.load(Ordering::SeqCst) {
             return;
         }
@@ -379,6 +420,25 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Ends a read-ahead (as far as waiting cells can tell) when dropped.
+struct StopsReadingAhead(Arc<Control>);
+
+impl StopsReadingAhead {
+    fn stop(control: &Control) {
+        *lock(&control.reading_ahead) = None;
+        control.wait_interrupted.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for StopsReadingAhead {
+    fn drop(&mut self) {
+        StopsReadingAhead::stop(&self.0);
+    }
+}
+
+/// How often a cell waiting for crates read ahead looks whether they are there.
+const WAIT_POLL: Duration = Duration::from_millis(50);
+
 /// The display of a cell that waits for crates read ahead from the notebook.
 struct WaitNote {
     what: String,
@@ -396,44 +456,46 @@ impl WaitNote {
             display_id: output::build_display_id(),
             since: std::time::Instant::now(),
         };
-        on_event(note.event(Some(&reading), false));
+        let text = note.progress(&reading);
+        on_event(note.event(text, false));
         note
     }
 
-    /// Moves the clock (and the build's counts) while `reading` goes on, else says the wait
-    /// is over.
-    fn tick(&self, reading: Option<&ReadingAhead>, on_event: &mut dyn FnMut(Event)) {
-        on_event(self.event(reading, true));
+    /// Moves the clock and the build's counts.
+    fn tick(&self, reading: &ReadingAhead, on_event: &mut dyn FnMut(Event)) {
+        on_event(self.event(self.progress(reading), true));
     }
 
-    fn event(&self, reading: Option<&ReadingAhead>, update: bool) -> Event {
+    /// Says how the wait ended: `outcome` (e.g. "added the crates …").
+    fn end(&self, outcome: &str, on_event: &mut dyn FnMut(Event)) {
         let seconds = self.since.elapsed().as_secs_f64();
-        let text = if let Some(reading) = reading {
-            // What cargo builds for them, when it builds (read as for a cell's build display).
-            let build = reading
-                .build
-                .as_ref()
-                .map(|(target, since)| super::build_progress::scan(target, *since))
-                .filter(|crates| crates.total > 0 && !crates.cell_started)
-                .map(|crates| {
-                    let building = if crates.building.is_empty() {
-                        "building".to_owned()
-                    } else {
-                        format!("building {}", crates.building.join(", "))
-                    };
-                    format!(" · {building} · {}/{} crates", crates.done, crates.total)
-                })
-                .unwrap_or_default();
-            format!(
-                "adding the crates this notebook declares: {}{build} · {seconds:.1} s",
-                self.what
-            )
-        } else {
-            format!(
-                "added the crates this notebook declares: {} · waited {seconds:.1} s",
-                self.what
-            )
-        };
+        on_event(self.event(format!("{outcome} · waited {seconds:.1} s"), true));
+    }
+
+    fn progress(&self, reading: &ReadingAhead) -> String {
+        let seconds = self.since.elapsed().as_secs_f64();
+        // What cargo builds for them, when it builds (read as for a cell's build display).
+        let build = reading
+            .build
+            .as_ref()
+            .map(|(target, since)| super::build_progress::scan(target, *since))
+            .filter(|crates| crates.total > 0 && !crates.cell_started)
+            .map(|crates| {
+                let building = if crates.building.is_empty() {
+                    "building".to_owned()
+                } else {
+                    format!("building {}", crates.building.join(", "))
+                };
+                format!(" · {building} · {}/{} crates", crates.done, crates.total)
+            })
+            .unwrap_or_default();
+        format!(
+            "adding the crates this notebook declares: {}{build} · {seconds:.1} s",
+            self.what
+        )
+    }
+
+    fn event(&self, text: String, update: bool) -> Event {
         Event::Display {
             data: output::build_bundle(&text),
             metadata: Map::new(),
@@ -441,6 +503,16 @@ impl WaitNote {
             update,
         }
     }
+}
+
+/// Whether the learner decided when cargo may use the network (see [`network`]), for a kernel
+/// working in `cwd`.
+fn network_chosen_elsewhere(cwd: Option<&std::path::Path>) -> bool {
+    network::chosen_elsewhere(
+        std::env::var_os("CARGO_NET_OFFLINE").as_deref(),
+        cwd,
+        evcxr::config_dir().as_deref(),
+    )
 }
 
 fn engine_gone() -> Outcome {
@@ -551,20 +623,20 @@ fn run_actor(
     link: Link,
 ) {
     let status = Arc::clone(&control);
+    // However this thread ends, a cell waiting for crates read ahead must not wait forever.
+    let _done_reading = StopsReadingAhead(Arc::clone(&control));
     let mut actor = match Actor::create(&config, sink, control, link) {
         Ok(actor) => actor,
         Err(message) => {
             status.failed.store(true, Ordering::SeqCst);
+            *lock(&status.read_ahead_outcome) = Some("the engine did not start".to_owned());
+            StopsReadingAhead::stop(&status);
             eprintln!("kettle: the evaluation engine failed to start: {message}");
             serve_failed(&message, inbox);
             return;
         }
     };
-    if network::chosen_elsewhere(
-        std::env::var_os("CARGO_NET_OFFLINE").as_deref(),
-        std::env::current_dir().ok().as_deref(),
-        evcxr::config_dir().as_deref(),
-    ) {
+    if network_chosen_elsewhere(std::env::current_dir().ok().as_deref()) {
         actor.offline_first = false;
     } else {
         actor.set_offline(true);
@@ -633,8 +705,9 @@ fn run_actor(
                     let since = std::time::SystemTime::now() - output::CLOCK_SLACK;
                     reading.build = Some((dir.join("target"), since));
                 }
-                actor.read_ahead(&declared);
-                *lock(&actor.control.reading_ahead) = None;
+                let outcome = actor.read_ahead(&declared);
+                *lock(&actor.control.read_ahead_outcome) = Some(outcome);
+                StopsReadingAhead::stop(&actor.control);
                 analysis_cold = true;
             }
             Request::Shutdown => break,
@@ -834,10 +907,11 @@ impl Actor {
     /// Adds the crates a notebook declares (see [`ahead`]): all at once, or else each alone (one
     /// crate missing from the cache makes evcxr take none). Quietly: a crate that cannot be
     /// added now is left for its cell, which says why. Interrupt stops it like a cell's build.
-    fn read_ahead(&mut self, declared: &ahead::Declared) {
+    /// Returns how it went, for the note of a cell that waited.
+    fn read_ahead(&mut self, declared: &ahead::Declared) -> String {
         if !self.offline_first {
             // The learner decides when cargo goes online: nothing is fetched behind their back.
-            return;
+            return "added nothing: cargo's network use is set elsewhere".to_owned();
         }
         let started = std::time::Instant::now();
         self.control.cell.fetch_add(1, Ordering::SeqCst);
@@ -848,32 +922,40 @@ impl Actor {
         self.control.running.store(true, Ordering::SeqCst);
         let crates_dir = course::crates_dir();
         let stopped = |actor: &Actor| actor.control.interrupted.load(Ordering::SeqCst);
-        let mut added = Vec::new();
+        let (mut added, mut left) = (Vec::new(), Vec::new());
         if self.execute_hidden(&declared.commands(&crates_dir)).is_ok() {
             added.push(declared.describe());
         } else {
             for part in declared.parts() {
-                if stopped(self) {
-                    break;
-                }
-                if self.execute_hidden(&part.commands(&crates_dir)).is_ok() {
+                if !stopped(self) && self.execute_hidden(&part.commands(&crates_dir)).is_ok() {
                     added.push(part.describe());
+                } else {
+                    left.push(part.describe());
                 }
             }
         }
         self.control.running.store(false, Ordering::SeqCst);
         let _ = std::fs::remove_file(&self.control.interrupt_file);
-        eprintln!(
-            "kettle: read ahead from the notebook ({}): added {} in {:.1} s{}",
-            declared.describe(),
-            if added.is_empty() {
-                "nothing".to_owned()
-            } else {
+        let mut outcome = if added.is_empty() {
+            "added none of the crates this notebook declares".to_owned()
+        } else {
+            format!(
+                "added the crates this notebook declares: {}",
                 added.join(", ")
-            },
-            started.elapsed().as_secs_f64(),
-            if stopped(self) { " (interrupted)" } else { "" }
+            )
+        };
+        if stopped(self) {
+            outcome.push_str(" (interrupted)");
+        }
+        if !left.is_empty() {
+            // Missing from the cache, most likely: their cells will say.
+            outcome.push_str(&format!("; left for their cells: {}", left.join(", ")));
+        }
+        eprintln!(
+            "kettle: read ahead from the notebook: {outcome} ({:.1} s)",
+            started.elapsed().as_secs_f64()
         );
+        outcome
     }
 
     fn child_pid(&self) -> u32 {

@@ -6,47 +6,62 @@
 //! Jupyter Server tells a kernel which notebook it was started for (`JPY_SESSION_NAME`, the
 //! notebook's path), so the kernel can read the notebook's `:dep` and `:course` lines and add
 //! those crates as soon as it starts, before the learner gets to them. The learner's own `:dep`
-//! line later finds the crate there with the same settings, which evcxr takes as nothing to do.
+//! line later finds the crate there with the same settings (the same text), which evcxr takes
+//! as nothing to do.
 //!
-//! Only what cannot surprise is read ahead: commands as evcxr reads them (see
-//! [`super::commands`]), crates from a registry (not paths, which are relative to a directory
-//! the learner may change, nor git, which needs the network) and `:course`, with cargo offline
-//! (see [`super::network`]): a crate missing from this machine's cache is simply left for its
-//! cell. The crates are visible to cells before their `:dep` cell runs, as in a cargo project,
-//! whose dependencies are all there from the start.
+//! What is read ahead: commands as evcxr reads them (see [`super::commands`]); crates from a
+//! registry (not paths, which are relative to a directory the learner may change, nor git,
+//! which needs the network) and `:course`; with cargo offline (see [`super::network`]), and not
+//! at all when the learner decided about cargo's network use: a crate missing from this
+//! machine's cache is left for its cell. What the learner may notice: the crates are there
+//! before their `:dep` cell runs (as in a cargo project, whose dependencies are all there from
+//! the start), so a cell meant to show a missing crate works, and a crate declared with other
+//! features later in the notebook is the one earlier cells get (evcxr adds tokio with its
+//! runtime features for an `.await` cell only when no tokio is declared); building them runs
+//! their build scripts when the notebook opens rather than when their cell runs; `:clear`
+//! drops them like any dependency (their `:dep` cell adds them again).
 
 use super::{commands, course};
+use serde::Deserialize;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// Where Jupyter Server puts the path of the notebook a kernel was started for.
-pub const SESSION_ENV: &str = "JPY_SESSION_NAME";
+pub const NOTEBOOK_ENV: &str = "JPY_SESSION_NAME";
+
+/// A crate a notebook declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dep {
+    pub name: String,
+    /// The `:dep` command exactly as the notebook has it (evcxr compares the settings as text).
+    pub command: String,
+}
 
 /// What a notebook declares, in the order its cells declare it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Declared {
     /// Whether a cell asks for the course crates (`:course`).
     pub course: bool,
-    /// The `:dep` commands of registry crates, each once (the first declaration of a name
-    /// wins: later ones are the learner's changes, for when they get there).
-    pub deps: Vec<String>,
-    /// The crates' names, for messages.
-    pub names: Vec<String>,
+    /// Registry crates, each once: the first declaration of a name wins (later ones are the
+    /// learner's changes, for when they get there).
+    pub deps: Vec<Dep>,
 }
 
 impl Declared {
+    /// Whether the notebook declares nothing that is read ahead.
     pub fn is_empty(&self) -> bool {
         !self.course && self.deps.is_empty()
     }
 
-    /// One line naming what is being prepared, e.g. "the course crates, rayon, tokio".
+    /// What it is, for people: e.g. "the course crates, rayon, tokio".
     pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if self.course {
-            parts.push("the course crates".to_owned());
-        }
-        parts.extend(self.names.iter().cloned());
-        parts.join(", ")
+        let course = self.course.then_some("the course crates");
+        let deps = self.deps.iter().map(|dep| dep.name.as_str());
+        course
+            .into_iter()
+            .chain(deps)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The commands that add everything, as one cell: `:course` stands for its `:dep` lines
@@ -57,7 +72,7 @@ impl Declared {
             text.push_str(&course::dep_commands(crates_dir));
         }
         for dep in &self.deps {
-            text.push_str(dep);
+            text.push_str(&dep.command);
             text.push('\n');
         }
         text
@@ -68,25 +83,22 @@ impl Declared {
     pub fn parts(&self) -> Vec<Declared> {
         let course = self.course.then(|| Declared {
             course: true,
-            ..Declared::default()
+            deps: Vec::new(),
         });
-        let deps = self
-            .deps
-            .iter()
-            .zip(&self.names)
-            .map(|(dep, name)| Declared {
-                course: false,
-                deps: vec![dep.clone()],
-                names: vec![name.clone()],
-            });
+        let deps = self.deps.iter().map(|dep| Declared {
+            course: false,
+            deps: vec![dep.clone()],
+        });
         course.into_iter().chain(deps).collect()
     }
 }
 
-/// The notebook named by `session_name` (the value of [`SESSION_ENV`]), for a kernel working in
-/// `cwd` (the notebook's directory): the path as given when it exists (Jupyter Server gives the
-/// full path), else the file of that name in `cwd` (older servers gave a path relative to
-/// their root). Only `.ipynb` files.
+/// The notebook named by `session_name` (the value of [`NOTEBOOK_ENV`]), for a kernel working in
+/// `cwd` (the notebook's directory). Jupyter Server's `SessionManager.get_kernel_env` gives the
+/// notebook's full path when the client names the notebook (JupyterLab and Notebook 7 do), and
+/// else the session's path relative to the server's root
+/// (<https://github.com/jupyter-server/jupyter_server/blob/main/jupyter_server/services/sessions/sessionmanager.py>):
+/// so the path as given, else the file of that name in `cwd`. Only `.ipynb` files.
 pub fn notebook_path(session_name: &OsStr, cwd: &Path) -> Option<PathBuf> {
     let given = Path::new(session_name);
     if given.extension() != Some(OsStr::new("ipynb")) {
@@ -99,23 +111,47 @@ pub fn notebook_path(session_name: &OsStr, cwd: &Path) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// What the code cells of notebook `json` (nbformat 4) declare. Anything that is not a readable
-/// notebook declares nothing.
+/// The parts of a notebook (nbformat 4) read here; outputs, which can be megabytes of images,
+/// are skipped without being built.
+#[derive(Deserialize)]
+struct Notebook {
+    #[serde(default)]
+    cells: Vec<Cell>,
+}
+
+#[derive(Deserialize)]
+struct Cell {
+    #[serde(default)]
+    cell_type: String,
+    #[serde(default)]
+    source: Source,
+}
+
+/// nbformat allows a cell's source as one string or as a list of lines.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Source {
+    Text(String),
+    Lines(Vec<String>),
+}
+
+impl Default for Source {
+    fn default() -> Source {
+        Source::Text(String::new())
+    }
+}
+
+/// What the code cells of notebook `json` declare. Anything that is not a readable notebook
+/// declares nothing.
 pub fn declared(json: &str) -> Declared {
     let mut found = Declared::default();
-    let Ok(notebook) = serde_json::from_str::<serde_json::Value>(json) else {
+    let Ok(notebook) = serde_json::from_str::<Notebook>(json) else {
         return found;
     };
-    let cells = notebook["cells"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    for cell in cells.iter().filter(|c| c["cell_type"] == "code") {
-        // nbformat allows the source as one string or as a list of lines.
-        let source = match &cell["source"] {
-            serde_json::Value::String(text) => text.clone(),
-            serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect(),
-            _ => continue,
+    for cell in notebook.cells.into_iter().filter(|c| c.cell_type == "code") {
+        let source = match cell.source {
+            Source::Text(text) => text,
+            Source::Lines(lines) => lines.concat(),
         };
         for (name, argument) in commands::of(&source) {
             if name == course::COMMAND && argument.is_none_or(|a| a.trim().is_empty()) {
@@ -123,10 +159,12 @@ pub fn declared(json: &str) -> Declared {
             } else if name == ":dep"
                 && let Some(argument) = argument
                 && let Some(crate_name) = registry_crate(argument)
-                && !found.names.contains(&crate_name)
+                && !found.deps.iter().any(|dep| dep.name == crate_name)
             {
-                found.deps.push(format!(":dep {}", argument.trim_end()));
-                found.names.push(crate_name);
+                found.deps.push(Dep {
+                    name: crate_name,
+                    command: format!(":dep {argument}"),
+                });
             }
         }
     }
@@ -172,26 +210,37 @@ mod tests {
 
     #[test]
     fn registry_crates_and_the_course_are_read_in_cell_order() {
+        let tokio = ":dep tokio = { version = \"1\", features = [\"full\"] }\n";
         let json = notebook(&[
-            ("markdown", ":dep not-code = \"1\"".into()),
+            ("markdown", ":dep not_code = \"1\"".into()),
             (
                 "code",
-                serde_json::json!([":course\n", ":dep tokio = { version = \"1\", features = [\"full\"] }\n", "let x = 1;\n", ":dep after_code = \"1\""]),
+                serde_json::json!([
+                    ":course\n",
+                    tokio,
+                    "let x = 1;\n",
+                    ":dep after_code = \"1\""
+                ]),
             ),
-            ("code", ":dep rayon = \"1\"\n:dep tokio = \"1.40\"\nrayon::join(|| 1, || 2);".into()),
-            ("code", ":dep local = { path = \"../local\" }\n:dep ./other\n:dep far = { git = \"https://example.org/far\" }\n:dep regex".into()),
+            (
+                "code",
+                ":dep rayon = \"1\" \n:dep tokio = \"1.40\"\nrayon::join(|| 1, || 2);".into(),
+            ),
+            (
+                "code",
+                ":dep local = { path = \"../local\" }\n:dep ./other\n\
+                 :dep far = { git = \"https://example.org/far\" }\n:dep regex"
+                    .into(),
+            ),
         ]);
         let found = declared(&json);
         assert!(found.course);
+        let commands: Vec<_> = found.deps.iter().map(|d| d.command.as_str()).collect();
+        // Verbatim, trailing space included: evcxr compares a dependency's settings as text.
         assert_eq!(
-            found.deps,
-            [
-                ":dep tokio = { version = \"1\", features = [\"full\"] }",
-                ":dep rayon = \"1\"",
-                ":dep regex"
-            ]
+            commands,
+            [tokio.trim_end(), ":dep rayon = \"1\" ", ":dep regex"]
         );
-        assert_eq!(found.names, ["tokio", "rayon", "regex"]);
         assert_eq!(found.describe(), "the course crates, tokio, rayon, regex");
     }
 
@@ -199,8 +248,10 @@ mod tests {
     fn commands_spell_out_the_course_and_parts_stand_alone() {
         let found = Declared {
             course: true,
-            deps: vec![":dep rayon = \"1\"".into()],
-            names: vec!["rayon".into()],
+            deps: vec![Dep {
+                name: "rayon".into(),
+                command: ":dep rayon = \"1\"".into(),
+            }],
         };
         let dir = Path::new("/opt/kettle/crates");
         assert_eq!(

@@ -78,7 +78,7 @@ pub struct Completions {
 pub type Inspection = Option<MimeBundle>;
 
 mod actor;
-pub mod ahead;
+mod ahead;
 mod build_progress;
 pub mod channel;
 mod commands;
@@ -96,6 +96,7 @@ pub mod warm;
 pub mod workdir;
 
 pub use actor::{Engine, EngineConfig, Interrupter, OnIdle};
+pub use ahead::NOTEBOOK_ENV;
 
 /// Makes `fd` the kernel's stderr (its log) from now on; see [`crate::spare`].
 pub fn redirect_stderr(fd: std::os::fd::RawFd) -> std::io::Result<()> {

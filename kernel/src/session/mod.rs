@@ -22,7 +22,7 @@ mod outgoing;
 mod shell;
 mod signals;
 
-use crate::engine::{Completions, Engine, EngineConfig, Event, Inspection, Outcome, ahead};
+use crate::engine::{Completions, Engine, EngineConfig, Event, Inspection, NOTEBOOK_ENV, Outcome};
 use crate::transport::{Inboxes, Listeners, Transport};
 use crate::wire::{ConnectionInfo, ExecutionState, Frames, Message, Signer, WireError};
 use anyhow::Context;
@@ -106,7 +106,7 @@ pub fn run_kernel(
     serve(&info, listeners, move || {
         let engine = Engine::start(engine_config)?;
         if let Ok(cwd) = std::env::current_dir() {
-            engine.read_ahead(std::env::var_os(ahead::SESSION_ENV).as_deref(), &cwd);
+            engine.read_ahead(std::env::var_os(NOTEBOOK_ENV).as_deref(), &cwd);
         }
         with_interrupts(engine)
     })

@@ -7,7 +7,8 @@ headless (`kettle lab --no-browser`, from `test_lab_headless.Lab`) on a *copy* o
 outputs would make every check pass before anything ran), and drives Debian's Chromium through
 Playwright the way a learner uses the mouse and keyboard:
 
- 1. open the notebook: the kettle kernel is selected and started;
+ 1. open the notebook: the kettle kernel is selected and started, and has added the crates the
+    notebook declares before its setup cell runs;
  2. run the InputReader cell and type a line into JupyterLab's stdin box;
  3. run the TempGetter cells: the timeline is an inline `<svg>` with one lane per thread;
  4. a cell printing from threads for seconds: lines appear while the cell is still running;
@@ -307,6 +308,15 @@ def test_notebook_opens_with_the_kettle_kernel_started(lab, page, shots):
     assert kernel["name"] == "kettle"
     assert page.status() == "idle"
     shots.take(page.page, "opened-kettle-kernel-idle")
+
+
+def test_the_notebooks_crates_are_there_before_its_setup_cell_runs(page, shots):
+    # Jupyter Server named the notebook to the kernel (JPY_SESSION_NAME), which read its
+    # `:course` line and added the course crates ahead (kernel/src/engine/ahead.rs).
+    index = page.append("kettle_display::interrupted()")
+    page.run(index, timeout=SETUP_TIMEOUT)
+    assert "false" in page.output_text(index), page.output_text(index)
+    shots.take(page.page, "course-crates-read-ahead")
 
 
 def test_input_reader_reads_a_line_typed_into_the_stdin_box(page, shots):

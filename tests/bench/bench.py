@@ -42,7 +42,8 @@ Metrics (medians):
                                prepared a spare is shut down, the next one hands over to the
                                spare; kernel_info and first cell timed from that next spawn
   resident memory              VmRSS of the kernel and of its descendants, after the first
-                               cell and after the trivial and variable cells; and of a waiting spare
+                               cell and after the trivial and variable cells; of a kernel with
+                               rayon and tokio (the read-ahead rows); and of a waiting spare
 
 The last three are measured for kettle only: evcxr_jupyter shows neither partial lines nor late
 output, and its interrupt does not stop a running loop.
@@ -388,6 +389,7 @@ def measure_read_ahead(args, env, tmp):
             time.sleep(max(0.0, args.reading - (time.monotonic() - k.spawned)))
             rayon.append(run_cell(k.kc, RAYON_CELL))
             tokio.append(run_cell(k.kc, TOKIO_CELL))
+            MEMORY["kettle-bench-read-ahead"] = {"after rayon and tokio": resident_mib(k.pid())}
     return {
         f"rayon, first use, read ahead, {args.reading:g} s": statistics.median(rayon),
         f"tokio (full), first use, read ahead, {args.reading:g} s": statistics.median(tokio),
@@ -478,7 +480,8 @@ def main():
     print()
     print("resident memory (MiB): kernel process + the processes it started (evaluator, rustc)")
     for spec, moments in MEMORY.items():
-        name = {"kettle-bench": "kettle", "kettle-bench-spare": "spare"}.get(spec, "evcxr")
+        name = {"kettle-bench": "kettle", "kettle-bench-spare": "spare",
+                "kettle-bench-read-ahead": "kettle"}.get(spec, "evcxr")
         for moment, (own, children) in moments.items():
             print(f"  {name:7} {moment:26} {own:7.1f} + {children:7.1f}")
 

@@ -97,21 +97,12 @@ struct Control {
     failed: AtomicBool,
     link: Arc<super::link::Shared>,
     /// While crates read ahead from the notebook are being added: what they are.
-    reading_ahead: Mutex<Option<ReadingAhead>>,
+    reading_ahead: Mutex<Option<ahead::ReadingAhead>>,
     /// How the last read-ahead ended, for the note of a cell that waited for it.
     read_ahead_outcome: Mutex<Option<String>>,
     /// Set by an interrupt while crates are read ahead (also one that came before the cell
     /// began to wait), cleared when they are: a cell waiting for them gives up.
     wait_interrupted: AtomicBool,
-}
-
-/// Crates read ahead from the notebook, being added (see [`ahead`]).
-#[derive(Clone)]
-struct ReadingAhead {
-    /// What they are, for people.
-    what: String,
-    /// Where cargo builds them and since when, once the engine has started on them.
-    build: Option<(PathBuf, std::time::SystemTime)>,
 }
 
 /// Handle to the engine actor. Methods block the calling thread until the answer.
@@ -198,13 +189,13 @@ impl Engine {
     /// run (the crates' build, if it was building, is stopped).
     fn wait_for_read_ahead(
         &self,
-        reading: ReadingAhead,
+        reading: ahead::ReadingAhead,
         on_event: &mut dyn FnMut(Event),
     ) -> Option<Outcome> {
-        let note = WaitNote::show(reading, on_event);
+        let note = ahead::WaitNote::show(reading, on_event);
         let mut shown = std::time::Instant::now();
         loop {
-            std::thread::sleep(WAIT_POLL);
+            std::thread::sleep(ahead::WAIT_POLL);
             let Some(reading) = self.reading_ahead() else {
                 let outcome = lock(&self.control.read_ahead_outcome).clone();
                 note.end(outcome.as_deref().unwrap_or("stopped"), on_event);
@@ -220,7 +211,7 @@ impl Engine {
                 );
                 return Some(outcome_of(r));
             }
-            if shown.elapsed() >= WaitNote::TICK {
+            if shown.elapsed() >= ahead::WaitNote::TICK {
                 note.tick(&reading, on_event);
                 shown = std::time::Instant::now();
             }
@@ -248,14 +239,14 @@ impl Engine {
         if declared.is_empty() {
             return;
         }
-        *lock(&self.control.reading_ahead) = Some(ReadingAhead {
+        *lock(&self.control.reading_ahead) = Some(ahead::ReadingAhead {
             what: declared.describe(),
             build: None,
         });
         let _ = self.requests.send(Request::ReadAhead(declared));
     }
 
-    fn reading_ahead(&self) -> Option<ReadingAhead> {
+    fn reading_ahead(&self) -> Option<ahead::ReadingAhead> {
         lock(&self.control.reading_ahead).clone()
     }
 
@@ -433,75 +424,6 @@ impl StopsReadingAhead {
 impl Drop for StopsReadingAhead {
     fn drop(&mut self) {
         StopsReadingAhead::stop(&self.0);
-    }
-}
-
-/// How often a cell waiting for crates read ahead looks whether they are there.
-const WAIT_POLL: Duration = Duration::from_millis(50);
-
-/// The display of a cell that waits for crates read ahead from the notebook.
-struct WaitNote {
-    what: String,
-    display_id: String,
-    since: std::time::Instant,
-}
-
-impl WaitNote {
-    /// How often the note's clock moves.
-    const TICK: Duration = Duration::from_millis(500);
-
-    fn show(reading: ReadingAhead, on_event: &mut dyn FnMut(Event)) -> WaitNote {
-        let note = WaitNote {
-            what: reading.what.clone(),
-            display_id: output::build_display_id(),
-            since: std::time::Instant::now(),
-        };
-        let text = note.progress(&reading);
-        on_event(note.event(text, false));
-        note
-    }
-
-    /// Moves the clock and the build's counts.
-    fn tick(&self, reading: &ReadingAhead, on_event: &mut dyn FnMut(Event)) {
-        on_event(self.event(self.progress(reading), true));
-    }
-
-    /// Says how the wait ended: `outcome` (e.g. "added the crates …").
-    fn end(&self, outcome: &str, on_event: &mut dyn FnMut(Event)) {
-        let seconds = self.since.elapsed().as_secs_f64();
-        on_event(self.event(format!("{outcome} · waited {seconds:.1} s"), true));
-    }
-
-    fn progress(&self, reading: &ReadingAhead) -> String {
-        let seconds = self.since.elapsed().as_secs_f64();
-        // What cargo builds for them, when it builds (read as for a cell's build display).
-        let build = reading
-            .build
-            .as_ref()
-            .map(|(target, since)| super::build_progress::scan(target, *since))
-            .filter(|crates| crates.total > 0 && !crates.cell_started)
-            .map(|crates| {
-                let building = if crates.building.is_empty() {
-                    "building".to_owned()
-                } else {
-                    format!("building {}", crates.building.join(", "))
-                };
-                format!(" · {building} · {}/{} crates", crates.done, crates.total)
-            })
-            .unwrap_or_default();
-        format!(
-            "adding the crates this notebook declares: {}{build} · {seconds:.1} s",
-            self.what
-        )
-    }
-
-    fn event(&self, text: String, update: bool) -> Event {
-        Event::Display {
-            data: output::build_bundle(&text),
-            metadata: Map::new(),
-            display_id: Some(self.display_id.clone()),
-            update,
-        }
     }
 }
 

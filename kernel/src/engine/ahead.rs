@@ -21,10 +21,11 @@
 //! their build scripts when the notebook opens rather than when their cell runs; `:clear`
 //! drops them like any dependency (their `:dep` cell adds them again).
 
-use super::{commands, course};
+use super::{Event, commands, course};
 use serde::Deserialize;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Where Jupyter Server puts the path of the notebook a kernel was started for.
 pub const NOTEBOOK_ENV: &str = "JPY_SESSION_NAME";
@@ -194,6 +195,87 @@ fn registry_crate(argument: &str) -> Option<String> {
         _ => false,
     };
     registry.then(|| name.to_owned())
+}
+
+// What a cell sent while the crates are being added sees: `Engine::execute` holds it back until
+// they are (or an interrupt comes) and shows this note, updated in place.
+
+/// Crates read ahead from the notebook, being added.
+#[derive(Clone)]
+pub(super) struct ReadingAhead {
+    /// What they are, for people.
+    pub what: String,
+    /// Where cargo builds them and since when, once the engine has started on them.
+    pub build: Option<(PathBuf, std::time::SystemTime)>,
+}
+
+/// How often a cell waiting for crates read ahead looks whether they are there.
+pub(super) const WAIT_POLL: Duration = Duration::from_millis(50);
+
+/// The display of a cell that waits for crates read ahead from the notebook.
+pub(super) struct WaitNote {
+    what: String,
+    display_id: String,
+    since: std::time::Instant,
+}
+
+impl WaitNote {
+    /// How often the note's clock moves.
+    pub const TICK: Duration = Duration::from_millis(500);
+
+    pub fn show(reading: ReadingAhead, on_event: &mut dyn FnMut(Event)) -> WaitNote {
+        let note = WaitNote {
+            what: reading.what.clone(),
+            display_id: super::output::build_display_id(),
+            since: std::time::Instant::now(),
+        };
+        let text = note.progress(&reading);
+        on_event(note.event(text, false));
+        note
+    }
+
+    /// Moves the clock and the build's counts.
+    pub fn tick(&self, reading: &ReadingAhead, on_event: &mut dyn FnMut(Event)) {
+        on_event(self.event(self.progress(reading), true));
+    }
+
+    /// Says how the wait ended: `outcome` (e.g. "added the crates …").
+    pub fn end(&self, outcome: &str, on_event: &mut dyn FnMut(Event)) {
+        let seconds = self.since.elapsed().as_secs_f64();
+        on_event(self.event(format!("{outcome} · waited {seconds:.1} s"), true));
+    }
+
+    fn progress(&self, reading: &ReadingAhead) -> String {
+        let seconds = self.since.elapsed().as_secs_f64();
+        // What cargo builds for them, when it builds (read as for a cell's build display).
+        let build = reading
+            .build
+            .as_ref()
+            .map(|(target, since)| super::build_progress::scan(target, *since))
+            .filter(|crates| crates.total > 0 && !crates.cell_started)
+            .map(|crates| {
+                let building = if crates.building.is_empty() {
+                    "building".to_owned()
+                } else {
+                    format!("building {}", crates.building.join(", "))
+                };
+                format!(" · {building} · {}/{} crates", crates.done, crates.total)
+            })
+            .unwrap_or_default();
+        format!(
+            "adding the crates this notebook declares: {}{build} · {seconds:.1} s",
+            self.what
+        )
+    }
+
+    fn event(&self, text: String, update: bool) -> Event {
+        Event::Display {
+            data: super::output::build_bundle(&text),
+            metadata: serde_json::Map::new(),
+            display_id: Some(self.display_id.clone()),
+            update,
+        }
+    }
 }
 
 #[cfg(test)]

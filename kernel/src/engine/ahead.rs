@@ -7,7 +7,9 @@
 //! notebook's path), so the kernel can read the notebook's `:dep` and `:course` lines and add
 //! those crates as soon as it starts, before the learner gets to them. The learner's own `:dep`
 //! line later finds the crate there with the same settings (the same text), which evcxr takes
-//! as nothing to do.
+//! as nothing to do. Once they are added, rust-analyzer is warmed up (std and the new crates
+//! indexed) before the engine takes the next request. A cell sent meanwhile waits for all of
+//! it, with a note ([`WaitNote`]); an interrupt ends the wait (and the crates' build).
 //!
 //! What is read ahead: commands as evcxr reads them (see [`super::commands`]); crates from a
 //! registry (not paths, which are relative to a directory the learner may change, nor git,

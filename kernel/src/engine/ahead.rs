@@ -348,6 +348,56 @@ mod tests {
         assert_eq!(parts[1].commands(dir), ":dep rayon = \"1\"\n");
     }
 
+    /// The plain text of a display event.
+    fn text_of(event: Event) -> String {
+        match event {
+            Event::Display { data, .. } => data["text/plain"].as_str().unwrap_or("").to_owned(),
+            other => panic!("not a display: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_waiting_note_shows_the_crates_build_and_how_the_wait_ended() {
+        let target = std::env::temp_dir().join(format!("kettle-ahead-note-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&target);
+        let since = std::time::SystemTime::now() - Duration::from_secs(1);
+        // What cargo leaves while it compiles a crate: its unit's directory, with the start
+        // stamp and no fingerprint yet (see `build_progress`).
+        let unit = target
+            .join("debug")
+            .join(".fingerprint")
+            .join("regex-0123456789abcdef");
+        std::fs::create_dir_all(&unit).unwrap();
+        std::fs::write(unit.join("invoked.timestamp"), "").unwrap();
+
+        let mut reading = ReadingAhead {
+            what: "regex".into(),
+            build: None,
+        };
+        let mut shown = Vec::new();
+        let note = WaitNote::show(reading.clone(), &mut |e| shown.push(text_of(e)));
+        reading.build = Some((target.clone(), since));
+        note.tick(&reading, &mut |e| shown.push(text_of(e)));
+        note.end("added the crates this notebook declares: regex", &mut |e| {
+            shown.push(text_of(e))
+        });
+        assert!(
+            shown[0].starts_with("adding the crates this notebook declares: regex · 0.0 s"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with(
+                "adding the crates this notebook declares: regex · building regex · 0/1 crates · "
+            ),
+            "{shown:?}"
+        );
+        assert!(
+            shown[2].starts_with("added the crates this notebook declares: regex · waited "),
+            "{shown:?}"
+        );
+        std::fs::remove_dir_all(&target).unwrap();
+    }
+
     #[test]
     fn what_is_not_a_notebook_declares_nothing() {
         assert!(declared("not json").is_empty());

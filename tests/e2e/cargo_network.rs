@@ -66,12 +66,9 @@ fn cached_crates_need_no_network_missing_ones_are_fetched_and_offline_is_the_lea
     );
 
     // The engine went back offline after that cell: another cached crate still needs no network.
-    let back = k.execute(":dep itoa = \"1\"\nitoa::Buffer::new().format(42).to_owned()");
-    assert_eq!(
-        back.result_text().as_deref(),
-        Some("\"42\""),
-        "{}",
-        back.describe()
+    k.assert_result(
+        ":dep itoa = \"1\"\nitoa::Buffer::new().format(42).to_owned()",
+        "\"42\"",
     );
 
     // `:offline 0` from the learner: cargo goes online (and fails here) even for a cached crate

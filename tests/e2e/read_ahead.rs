@@ -39,13 +39,7 @@ fn a_notebooks_registry_crates_are_there_before_its_cells_run() {
 
     // Sent at once: the engine is still starting and adding the crates; the cell waits, says so,
     // and then finds itoa although no cell has run `:dep itoa` yet.
-    let first = k.execute("itoa::Buffer::new().format(42).to_owned()");
-    assert_eq!(
-        first.result_text().as_deref(),
-        Some("\"42\""),
-        "{}",
-        first.describe()
-    );
+    let first = k.assert_result("itoa::Buffer::new().format(42).to_owned()", "\"42\"");
     let shown = notes(&first);
     let declared = "kettle-test-no-such-crate, cfg-if, itoa";
     assert!(
@@ -77,12 +71,9 @@ fn a_notebooks_registry_crates_are_there_before_its_cells_run() {
     );
 
     // The learner's own `:dep` line finds the crate there: nothing to resolve, no waiting note.
-    let own = k.execute(":dep itoa = \"1\"\nitoa::Buffer::new().format(7).to_owned()");
-    assert_eq!(
-        own.result_text().as_deref(),
-        Some("\"7\""),
-        "{}",
-        own.describe()
+    let own = k.assert_result(
+        ":dep itoa = \"1\"\nitoa::Buffer::new().format(7).to_owned()",
+        "\"7\"",
     );
     assert!(notes(&own).is_empty(), "{}", own.describe());
 }
@@ -90,13 +81,7 @@ fn a_notebooks_registry_crates_are_there_before_its_cells_run() {
 #[test]
 fn a_notebook_that_declares_nothing_adds_nothing() {
     let mut k = kernel_for_notebook(&["let x = 1;\nx"]);
-    let first = k.execute("1 + 1");
-    assert_eq!(
-        first.result_text().as_deref(),
-        Some("2"),
-        "{}",
-        first.describe()
-    );
+    let first = k.assert_result("1 + 1", "2");
     assert!(notes(&first).is_empty(), "{}", first.describe());
     let deps = k.execute(":show_deps");
     assert!(
@@ -123,11 +108,5 @@ fn an_interrupt_ends_a_cell_waiting_for_the_notebooks_crates_and_the_kernel_goes
         c.describe()
     );
     // Nothing was lost: the next cell runs, after the crates (or what is left of them).
-    let next = k.execute("2 + 2");
-    assert_eq!(
-        next.result_text().as_deref(),
-        Some("4"),
-        "{}",
-        next.describe()
-    );
+    k.assert_result("2 + 2", "4");
 }

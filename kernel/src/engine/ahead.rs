@@ -256,12 +256,12 @@ impl WaitNote {
             .map(|(target, since)| super::build_progress::scan(target, *since))
             .filter(|crates| crates.total > 0 && !crates.cell_started)
             .map(|crates| {
-                let building = if crates.building.is_empty() {
-                    "building".to_owned()
-                } else {
-                    format!("building {}", crates.building.join(", "))
-                };
-                format!(" · {building} · {}/{} crates", crates.done, crates.total)
+                format!(
+                    " · {} · {}/{} crates",
+                    crates.activity(),
+                    crates.done,
+                    crates.total
+                )
             })
             .unwrap_or_default();
         format!(

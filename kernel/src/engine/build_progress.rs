@@ -49,6 +49,18 @@ pub(super) struct Crates {
     pub cell_started: bool,
 }
 
+impl Crates {
+    /// What cargo is doing, for a display: "building regex, regex-syntax", or "building
+    /// dependencies" between crates.
+    pub fn activity(&self) -> String {
+        if self.building.is_empty() {
+            "building dependencies".to_owned()
+        } else {
+            format!("building {}", self.building.join(", "))
+        }
+    }
+}
+
 /// What cargo has built, and is building, in `target` (a cargo target directory) since `since`:
 /// units whose fingerprint directory was made, or that were started, after it.
 pub(super) fn scan(target: &Path, since: SystemTime) -> Crates {

@@ -193,10 +193,8 @@ impl Sink {
         if (crates.total > 0 && !crates.cell_started) || self.build.is_some() {
             let current = if crates.cell_started {
                 "dependencies built".to_owned()
-            } else if crates.building.is_empty() {
-                "building dependencies".to_owned()
             } else {
-                format!("building {}", crates.building.join(", "))
+                crates.activity()
             };
             self.show_build(current, |build| {
                 build.crates = crates.done;

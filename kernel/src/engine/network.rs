@@ -59,11 +59,11 @@ pub fn chosen_elsewhere(
         .flatten()
         .map(|dir| dir.join("evcxr.toml"))
         .find(|path| path.exists());
+    // evcxr reads `offline_mode` in its `[evcxr]` table.
     toml.and_then(|path| std::fs::read_to_string(path).ok())
-        .is_some_and(|text| {
-            text.lines()
-                .any(|line| line.trim_start().starts_with("offline_mode"))
-        })
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|table| table.get("evcxr")?.get("offline_mode").cloned())
+        .is_some()
 }
 
 /// Shown on the cell's stderr before the online attempt.
@@ -146,6 +146,9 @@ mod tests {
         assert!(chosen());
         // evcxr reads the one in the current directory first, and only that one.
         std::fs::write(cwd.join("evcxr.toml"), "[evcxr]\nopt_level = \"1\"\n").unwrap();
+        assert!(!chosen());
+        // Only evcxr's own table counts, as evcxr reads it.
+        std::fs::write(cwd.join("evcxr.toml"), "[other]\noffline_mode = true\n").unwrap();
         assert!(!chosen());
         let _ = std::fs::remove_dir_all(&dir);
     }

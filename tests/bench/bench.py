@@ -7,7 +7,7 @@ Run (after a release build of kettle):
     CARGO_TARGET_DIR=$HOME/.cache/kettle-target cargo build --release -p kettle
     python3 tests/bench/bench.py [--kettle PATH] [--spawns 3] [--think 3] [--runs 20]
                                  [--defines 5] [--dep-spawns 2] [--prints 100] [--lates 5]
-                                 [--interrupts 5] [--reading 10]
+                                 [--interrupts 5] [--reading 10] [--reruns 2]
 
 The script creates (once) a venv in $HOME/.cache/kettle-bench-venv with `jupyter_client` and
 re-runs itself inside it. kettle is started from a throwaway kernelspec pointing at the binary
@@ -41,9 +41,16 @@ Metrics (medians):
   spawn -> first `1`, spare    kettle with --spare (as installed): a kernel that ran a cell and
                                prepared a spare is shut down, the next one hands over to the
                                spare; kernel_info and first cell timed from that next spawn
+  cells again, new kernel      kettle only: six ordinary cells (a function, variables, threads,
+                               values) in a fresh kernel with an empty cell cache, then the same
+                               cells in another fresh kernel ("Restart & Run All"), which finds
+                               them compiled; the cells' total each time, over --reruns pairs
   resident memory              VmRSS of the kernel and of its descendants, after the first
                                cell and after the trivial and variable cells; of a kernel with
                                rayon and tokio (the read-ahead rows); and of a waiting spare
+
+Every other row runs kettle with its cell cache off (KETTLE_CELL_CACHE_MB=0): the same cells in
+each spawn would otherwise be found compiled, and the rows compare compiling with evcxr_jupyter.
 
 The last three are measured for kettle only: evcxr_jupyter shows neither partial lines nor late
 output, and its interrupt does not stop a running loop.
@@ -224,6 +231,36 @@ TOKIO_CELL = '\n'.join([
     ':dep tokio = { version = "1", features = ["full"] }',
     "tokio::runtime::Runtime::new().unwrap().block_on(async { 1 + 1 })",
 ])
+
+
+# What the rerun rows run: the kinds of cells a course notebook has.
+RERUN_CELLS = [
+    "fn fib(n: u64) -> u64 { if n < 2 { n } else { fib(n - 1) + fib(n - 2) } }",
+    "let f = fib(25);\nlet words: Vec<String> = (0..100).map(|i| format!(\"w{i}\")).collect();",
+    "let handles: Vec<_> = (0..4u64).map(|i| std::thread::spawn(move || fib(20 + i))).collect();\n"
+    "handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()",
+    "f + 1",
+    "words.iter().filter(|w| w.ends_with('7')).count()",
+    "println!(\"{} words, fib(25) = {f}\", words.len());",
+]
+
+
+def measure_rerun(args, env, tmp):
+    """The rerun rows: RERUN_CELLS in a fresh kernel with an empty cell cache, then again in
+    another fresh kernel."""
+    first, again = [], []
+    for n in range(args.reruns):
+        cache_env = {**env, "KETTLE_CELL_CACHE_DIR": str(Path(tmp) / f"cells-{n}")}
+        for times in (first, again):
+            with Started("kettle-bench", cache_env) as k:
+                run_cell(k.kc, "1")
+                time.sleep(args.think)
+                times.append(sum(run_cell(k.kc, cell) for cell in RERUN_CELLS))
+    cells = len(RERUN_CELLS)
+    return {
+        f"{cells} cells, first run": statistics.median(first),
+        f"{cells} cells again, new kernel": statistics.median(again),
+    }
 
 
 # Microseconds since the Unix epoch, as the stamps the cells print.
@@ -444,6 +481,8 @@ def main():
                         help="fresh kernels timing their first rayon and tokio cells")
     parser.add_argument("--reading", type=float, default=10.0,
                         help="seconds from spawn to the first cell, for the read-ahead rows")
+    parser.add_argument("--reruns", type=int, default=2,
+                        help="pairs of kernels running the same cells, for the rerun rows")
     parser.add_argument("--runs", type=int, default=20, help="trivial cells per kernel")
     parser.add_argument("--defines", type=int, default=5, help="variable-defining cells")
     parser.add_argument("--prints", type=int, default=100, help="partial-line prints timed")
@@ -454,7 +493,8 @@ def main():
         sys.exit(f"no kettle binary at {args.kettle}; build it or pass --kettle")
 
     with tempfile.TemporaryDirectory(prefix="kettle-bench-") as tmp:
-        env = kettle_kernelspec(Path(tmp), args.kettle)
+        cache_env = kettle_kernelspec(Path(tmp), args.kettle)
+        env = {**cache_env, "KETTLE_CELL_CACHE_MB": "0"}
         kettle_kernelspec(Path(tmp), args.kettle, "kettle-bench-spare", ["--spare"])
         spare_dir = Path(tmp) / "spares"
 
@@ -471,6 +511,8 @@ def main():
         concurrency = {"kettle": measure_concurrency("kettle-bench", args, env)}
         print("measuring kettle started for a notebook ...", file=sys.stderr)
         concurrency["kettle"].update(measure_read_ahead(args, env, tmp))
+        print("measuring kettle's cell cache ...", file=sys.stderr)
+        concurrency["kettle"].update(measure_rerun(args, cache_env, tmp))
         print("measuring kettle with spare kernels ...", file=sys.stderr)
         spare_env = {**env, "KETTLE_SPARE_DIR": str(spare_dir)}
         concurrency["kettle"].update(measure_spare(args, spare_env, spare_dir))

@@ -10,7 +10,8 @@ Cold: a fresh cache directory (XDG_CACHE_HOME), so the kernel's work slots and t
 build start empty and every dependency (the course crates, rayon, tokio) is compiled by the
 notebook that first needs it; crate sources come from cargo's registry cache as usual. This is
 what a learner's first run on a new machine costs when `kettle lab` has not warmed up yet.
-Warm: the same notebooks again with that cache, as on every later run.
+Warm: the same notebooks again with that cache, as on every later run: the dependencies are
+built, and each cell finds its compile kept from the cold run (kettle's cell cache).
 
 For each notebook: seconds from starting the kernel to the last cell's reply, warm/cold, and the
 resident memory of the kernel process and of the processes it started at the end of the warm

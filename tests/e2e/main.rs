@@ -10,6 +10,7 @@ mod util;
 mod async_cells;
 mod build_progress;
 mod cargo_network;
+mod cell_cache;
 mod comms;
 mod display;
 mod errors;

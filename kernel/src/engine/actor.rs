@@ -7,8 +7,8 @@ use super::output::{self, CellMsg, SharedSink};
 use super::runtime::{SOCKET_ENV, TOKEN_ENV};
 use super::stdin::{self, Watch};
 use super::{
-    Completions, Event, Inspection, MimeBundle, Outcome, StreamName, ahead, commands, course,
-    network, offsets, prelude, report, value_display,
+    Completions, Event, Inspection, MimeBundle, Outcome, StreamName, ahead, cell_cache, commands,
+    course, network, offsets, prelude, report, value_display,
 };
 use evcxr::{CommandContext, EvalCallbacks, EvalContext};
 use serde_json::{Map, Value};
@@ -563,6 +563,7 @@ fn run_actor(
     } else {
         actor.set_offline(true);
     }
+    actor.use_cell_cache();
     actor.run_prelude();
     // Before the first cell rather than when idle: "Run All" sends every cell at once, and the
     // engine would not be idle until it ends. ~0.1 s once; each value cell then saves a compile.
@@ -1059,6 +1060,26 @@ impl Actor {
                 .execute(&course::dep_commands(&course::crates_dir()))?;
         }
         self.ctx.execute_with_callbacks(code, callbacks)
+    }
+
+    /// Makes cargo compile cells through [`cell_cache`], unless it is turned off; commands,
+    /// so nothing is compiled.
+    fn use_cell_cache(&mut self) {
+        let Some((dir, limit)) = cell_cache::settings() else {
+            return;
+        };
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        // Linux names a replaced executable "… (deleted)"; cargo runs what is at the path now
+        // (a reinstalled kettle), which reads the same settings.
+        let exe = match exe.to_str().and_then(|e| e.strip_suffix(" (deleted)")) {
+            Some(path) => std::path::PathBuf::from(path),
+            None => exe,
+        };
+        if let Err(error) = self.ctx.execute(&cell_cache::commands(&exe, &dir, limit)) {
+            eprintln!("kettle: cells will not be kept compiled: {error}");
+        }
     }
 
     /// Switches cargo's network use (see [`network`]); a command, so nothing is compiled.

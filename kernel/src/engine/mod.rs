@@ -80,6 +80,7 @@ pub type Inspection = Option<MimeBundle>;
 mod actor;
 mod ahead;
 mod build_progress;
+mod cell_cache;
 pub mod channel;
 mod commands;
 pub mod course;

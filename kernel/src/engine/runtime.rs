@@ -70,8 +70,9 @@ pub(super) const EXECUTION_COMPLETE: &str = "EVCXR_EXECUTION_COMPLETE";
 /// The variable `kettle-display` reads to find the display connection.
 pub(super) const DISPLAY_FD_ENV: &str = "KETTLE_DISPLAY_FD";
 
-/// Takes over the process when it was started by evcxr as the code runner or rustc wrapper;
-/// returns (doing nothing) in the kernel itself.
+/// Takes over the process when it was started by evcxr as the code runner or rustc wrapper,
+/// or by cargo as the rustc wrapper of the cell cache ([`super::cell_cache`]); returns (doing
+/// nothing) in the kernel itself.
 pub fn dispatch_if_child() {
     if std::env::var_os("EVCXR_IS_RUNTIME").is_some()
         && let (Some(socket), Some(token)) =
@@ -87,6 +88,7 @@ pub fn dispatch_if_child() {
         };
         std::process::exit(code);
     }
+    super::cell_cache::wrap_if_asked();
     evcxr::runtime_hook();
 }
 

@@ -10,17 +10,24 @@
 use crate::util::{Kernel, Launch, temp_dir};
 use std::path::{Path, PathBuf};
 
-/// The kept compiles in `cache`: how many, and how often they were used.
+/// The kept compiles in `cache` (`<key>/<variant>/` directories): how many, and how often
+/// they were used.
 fn entries_and_hits(cache: &Path) -> (usize, usize) {
     let mut entries = 0;
     let mut hits = 0;
-    for entry in std::fs::read_dir(cache).into_iter().flatten().flatten() {
-        let name = entry.file_name();
-        if name.len() == 64 {
-            entries += 1;
-            hits += std::fs::read_to_string(entry.path().join("hits"))
-                .map(|t| t.lines().count())
-                .unwrap_or(0);
+    let keys = std::fs::read_dir(cache).into_iter().flatten().flatten();
+    for key in keys.filter(|k| k.file_name().len() == 64) {
+        for variant in std::fs::read_dir(key.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if variant.file_name().len() == 16 {
+                entries += 1;
+                hits += std::fs::read_to_string(variant.path().join("hits"))
+                    .map(|t| t.lines().count())
+                    .unwrap_or(0);
+            }
         }
     }
     (entries, hits)

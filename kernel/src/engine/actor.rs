@@ -926,10 +926,14 @@ impl Actor {
             cell.question_mark_error = false;
         }
         {
+            let target = self.crate_dir.as_ref().map(|dir| dir.join("target"));
+            let last_cell_compile = target
+                .as_deref()
+                .and_then(super::build_progress::cell_invoked);
             let mut sink = self.lock_sink();
             sink.open(reply.clone());
-            if let Some(dir) = &self.crate_dir {
-                sink.watch_builds(dir.join("target"));
+            if let Some(target) = target {
+                sink.watch_builds(target, last_cell_compile);
             }
         }
         let child_pid = self.child_pid();
@@ -1062,20 +1066,23 @@ impl Actor {
         self.ctx.execute_with_callbacks(code, callbacks)
     }
 
-    /// Makes cargo compile cells through [`cell_cache`], unless it is turned off; commands,
-    /// so nothing is compiled.
+    /// Makes cargo compile cells through [`cell_cache`], unless it is turned off. evcxr
+    /// commands only: nothing is compiled here.
     fn use_cell_cache(&mut self) {
         let Some((dir, limit)) = cell_cache::settings() else {
             return;
         };
-        let Ok(exe) = std::env::current_exe() else {
-            return;
-        };
-        // Linux names a replaced executable "… (deleted)"; cargo runs what is at the path now
-        // (a reinstalled kettle), which reads the same settings.
-        let exe = match exe.to_str().and_then(|e| e.strip_suffix(" (deleted)")) {
-            Some(path) => std::path::PathBuf::from(path),
-            None => exe,
+        // Our executable as this process runs it: the link stays valid while the kernel lives,
+        // even when a rebuild or reinstall replaces or removes the file at its path meanwhile
+        // (cargo could not run the wrapper, and no cell would compile).
+        let exe = std::path::PathBuf::from(format!("/proc/{}/exe", std::process::id()));
+        let exe = if exe.exists() {
+            exe
+        } else {
+            match std::env::current_exe() {
+                Ok(exe) => exe,
+                Err(_) => return,
+            }
         };
         if let Err(error) = self.ctx.execute(&cell_cache::commands(&exe, &dir, limit)) {
             eprintln!("kettle: cells will not be kept compiled: {error}");

@@ -24,14 +24,14 @@ use super::output::SharedSink;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::FromRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// How often the build display looks at the build and moves its clock.
 const TICK: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// evcxr's name for the crate it builds from the cells: not a dependency.
-const CELL_CRATE: &str = "ctx";
+pub(super) const CELL_CRATE: &str = "ctx";
 
 /// The crates of the build running in a target directory, as far as cargo's fingerprint
 /// directories tell (see the module docs).
@@ -61,16 +61,36 @@ impl Crates {
     }
 }
 
-/// What cargo has built, and is building, in `target` (a cargo target directory) since `since`:
-/// units whose fingerprint directory was made, or that were started, after it.
-pub(super) fn scan(target: &Path, since: SystemTime) -> Crates {
-    // Units for the target platform (`target/<triple>/debug`, since evcxr passes `--target`) and
-    // for the host (`target/debug`: build scripts, proc macros and what they use).
+/// Where cargo keeps its units' fingerprint directories in `target`: for the target platform
+/// (`target/<triple>/debug`, since evcxr passes `--target`) and for the host (`target/debug`:
+/// build scripts, proc macros and what they use).
+fn fingerprint_roots(target: &Path) -> Vec<PathBuf> {
     let mut roots = vec![target.join("debug")];
     if let Ok(entries) = std::fs::read_dir(target) {
         roots.extend(entries.flatten().map(|e| e.path().join("debug")));
     }
-    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    roots
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// When cargo last started compiling the cell crate in `target`, if it ever did.
+pub(super) fn cell_invoked(target: &Path) -> Option<SystemTime> {
+    fingerprint_roots(target)
+        .iter()
+        .filter_map(|root| std::fs::read_dir(root.join(".fingerprint")).ok())
+        .flat_map(|units| units.flatten())
+        .filter(|unit| package_of(&unit.file_name().to_string_lossy()) == Some(CELL_CRATE))
+        .filter_map(|unit| modified(&unit.path().join("invoked.timestamp")))
+        .max()
+}
+
+/// What cargo has built, and is building, in `target` (a cargo target directory) since `since`:
+/// units whose fingerprint directory was made, or that were started, after it.
+pub(super) fn scan(target: &Path, since: SystemTime) -> Crates {
+    let roots = fingerprint_roots(target);
     // Per package: (all its units done, one of them started).
     let mut packages: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     let mut cell_started = false;
@@ -324,6 +344,7 @@ mod tests {
             old,
         );
         assert!(scan(&target, since).cell_started);
+        assert_eq!(cell_invoked(&target), Some(later));
         // Nothing happened there since: no build.
         assert_eq!(
             scan(&target, later + Duration::from_secs(1)),

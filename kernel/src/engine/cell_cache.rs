@@ -27,14 +27,23 @@
 //! - A hit writes rustc's outputs (the library, the dep-info file) where rustc would have, and
 //!   replays rustc's stdout and stderr: cargo learns about the artifacts from those lines, and
 //!   sees the same warnings. Anything that goes wrong on the way is a miss: rustc runs.
-//! - Only successful compiles are kept. Entries are written whole under a temporary name and
-//!   renamed, so concurrent kernels see a whole entry or none; the least recently used go when
-//!   the cache outgrows its limit ([`evict`]).
+//! - Only successful compiles are kept: `<key>/<variant>/`, one variant per set of those other
+//!   inputs, so kernels whose compiles read different values keep one each. A variant is
+//!   written whole under a temporary name and renamed, and never changed after: concurrent
+//!   kernels see a whole variant or none. The least recently used go when the cache outgrows
+//!   its limit ([`evict`]).
 //!
-//! Every other compile (dependencies, `cargo check`, rustc's version queries) runs rustc as if
-//! we were not there. When evcxr wraps rustc itself (`:cache`, or static linking turned off) it
-//! puts its own wrapper in our place, and this cache is not used.
+//! What the key cannot see: a library the cell links only through another one (a dependency's
+//! dependency) whose build script bundled changed native code while its Rust source stayed the
+//! same, and files or variables a procedural macro reads without telling rustc. Cargo's own
+//! freshness checks miss both too; `KETTLE_CELL_CACHE_MB=0` turns the cache off.
+//!
+//! Every other crate's compile (dependencies, rustc's version queries) runs rustc as if we
+//! were not there; evcxr's `cargo check` of the cell crate is kept like a build (its `--emit`
+//! is part of the key). When evcxr puts another wrapper in place (`:cache`, `:sccache`, or
+//! static linking turned off) this cache is not used.
 
+use super::build_progress::CELL_CRATE;
 use sha2::{Digest, Sha256};
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -51,12 +60,13 @@ const MIB_ENV: &str = "KETTLE_CELL_CACHE_MB";
 /// Kernel setting: where the cache lives (default: `cells` in kettle's cache directory).
 const PLACE_ENV: &str = "KETTLE_CELL_CACHE_DIR";
 const DEFAULT_MIB: u64 = 512;
-/// evcxr's name for the crate it builds from cells.
-const CELL_CRATE: &str = "ctx";
 /// Stands for the crate directory in keys and entries.
 const CRATE_DIR_MARK: &str = "\u{1}kettle-crate-dir\u{1}";
 /// Changes whenever an entry's layout or the key's inputs change, so old entries are not read.
-const FORMAT: &str = "kettle cell cache 1";
+const FORMAT: &str = "kettle cell cache 2";
+/// Hex digits naming a key's directory, and a variant's within it.
+const KEY_LEN: usize = 64;
+const VARIANT_LEN: usize = 16;
 
 /// Where the cache is and how large it may grow, from the kernel's environment; `None` when
 /// it is turned off or there is nowhere to put it.
@@ -133,10 +143,16 @@ impl Cache {
         let Ok(key) = invocation.key(&self.dir) else {
             return run_through(rustc, args);
         };
-        let entry = self.dir.join(&key);
-        if invocation.replay(&entry).is_ok() {
-            return 0;
+        let entries = self.dir.join(&key);
+        // One variant per set of other inputs (a file, a variable): try each.
+        for variant in variants(&entries) {
+            if invocation.replay(&variant).is_ok() {
+                return 0;
+            }
         }
+        // rustc's output is kept, so cargo gets it when rustc ends rather than as it comes (as
+        // with evcxr's own wrapper): a cell's compile is one unit, and cargo shows its
+        // diagnostics only then anyway.
         let output = match std::process::Command::new(rustc)
             .args(args)
             .current_dir(&invocation.cwd)
@@ -154,12 +170,42 @@ impl Cache {
             // A compile that cannot be kept is still a compile: errors here only cost the hit.
             // Measuring the cache reads every entry's files: done after one store in 16 (keys
             // are uniform), so the cache overshoots its limit by a few entries at most.
-            if invocation.store(&self.dir, &key, &output).is_ok() && key.starts_with('0') {
+            if invocation.store(&entries, &output).is_ok() && key.starts_with('0') {
                 let _ = evict(&self.dir, self.limit);
             }
         }
-        output.status.code().unwrap_or(1)
+        exit_as(output.status)
     }
+}
+
+/// The exit code for rustc's `status`; a rustc killed by a signal kills us with it, so cargo
+/// reports the signal as it would have.
+fn exit_as(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(signal) = status.signal() {
+        // SAFETY: restoring the default action and raising a signal have no memory-safety
+        // preconditions; the process ends here.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+    status.code().unwrap_or(1)
+}
+
+/// The kept variants of one key: directories named by the hash of their inputs.
+fn variants(entries: &Path) -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir(entries) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| is_hex(&e.file_name().to_string_lossy(), VARIANT_LEN))
+        .map(|e| e.path())
+        .collect()
+}
+
+fn is_hex(name: &str, len: usize) -> bool {
+    name.len() == len && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Runs rustc as cargo asked, and exits with its code; our process is replaced, so cargo sees
@@ -207,7 +253,11 @@ impl<'a> Invocation<'a> {
                 // The crate from stdin, or arguments in a file: nothing to key on.
                 "-" => return None,
                 other if other.starts_with('@') => return None,
-                other if other.ends_with(".rs") && !other.starts_with('-') => {
+                other
+                    if other.ends_with(".rs")
+                        && !other.starts_with('-')
+                        && cwd.join(other).is_file() =>
+                {
                     crate_root = Some(PathBuf::from(other));
                 }
                 _ => {}
@@ -262,7 +312,9 @@ impl<'a> Invocation<'a> {
         Ok(hex(&hash.finalize()))
     }
 
-    /// Puts an entry's outputs in place and replays rustc's output; an error means a miss.
+    /// Puts a variant's outputs in place and replays rustc's output; an error means a miss.
+    /// A variant is never changed once written (a store with other inputs writes another), so
+    /// what was checked is what is put in place; one removed meanwhile fails to read.
     fn replay(&self, entry: &Path) -> std::io::Result<()> {
         let inputs = std::fs::read_to_string(entry.join("inputs"))?;
         let env = |name: &str| std::env::var(name).ok();
@@ -298,15 +350,16 @@ impl<'a> Invocation<'a> {
         Ok(())
     }
 
-    /// Keeps a successful compile under `key`.
-    fn store(&self, cache: &Path, key: &str, output: &std::process::Output) -> std::io::Result<()> {
+    /// Keeps a successful compile in `entries` (its key's directory), as the variant for the
+    /// inputs it read.
+    fn store(&self, entries: &Path, output: &std::process::Output) -> std::io::Result<()> {
         let stderr = String::from_utf8(output.stderr.clone()).map_err(std::io::Error::other)?;
         let outputs = artifacts(&stderr);
         // Without the dep-info file, what else the compile read is unknown: not kept.
         if !outputs.iter().any(|path| is_dep_info(path)) {
             return Err(std::io::Error::other("rustc wrote no dep-info file"));
         }
-        let partial = cache.join(format!("{key}.part-{}", std::process::id()));
+        let partial = entries.join(format!(".part-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&partial);
         std::fs::create_dir_all(partial.join("out"))?;
         let stored = (|| {
@@ -324,57 +377,93 @@ impl<'a> Invocation<'a> {
                     std::fs::copy(artifact, &kept)?;
                 }
             }
-            std::fs::write(partial.join("inputs"), inputs.render(|t| self.unplace(t)))?;
+            let inputs = inputs.render(|t| self.unplace(t));
+            std::fs::write(partial.join("inputs"), &inputs)?;
             std::fs::write(partial.join("stdout"), &output.stdout)?;
             std::fs::copy(self.cwd.join(&self.crate_root), partial.join("source.rs"))?;
             std::fs::write(partial.join("stderr"), self.unplace(&stderr))?;
             std::fs::write(partial.join("hits"), "")?;
-            let entry = cache.join(key);
-            if std::fs::rename(&partial, &entry).is_ok() {
-                return Ok(());
-            }
-            // An entry for the same key whose other inputs (a file, a variable) were different:
-            // this compile was a miss, so the new one replaces it.
-            let stale = cache.join(format!("{key}.stale-{}", std::process::id()));
-            std::fs::rename(&entry, &stale)?;
-            let _ = std::fs::remove_dir_all(&stale);
-            std::fs::rename(&partial, &entry)
+            let variant = &hex(&Sha256::digest(inputs.as_bytes()))[..VARIANT_LEN];
+            std::fs::rename(&partial, entries.join(variant))
         })();
         if stored.is_err() {
-            // Also when another kernel kept the same compile first.
+            // Also when another kernel kept the same variant first: theirs stays.
             let _ = std::fs::remove_dir_all(&partial);
         }
         stored
     }
 }
 
-/// The cell crate's source as the key sees it: what it means, not the order evcxr wrote it in.
+/// The cell crate's source as the key sees it: its text, but not the order evcxr wrote its
+/// items in.
 ///
 /// evcxr keeps earlier cells' items and the variables in hash maps, so each kernel writes them
-/// in another order: a notebook run again would never find its compiles. The order of a
-/// module's items does not change what a crate does (only lines, which [`Invocation::replay`]
-/// keeps right), so the key takes the items sorted, each as its tokens. The statements evcxr
-/// writes for each variable (check its type, take it from the store, put it back) come in runs
-/// of one per variable, independent of each other; each run is sorted too. Source that does
-/// not parse is keyed as it is.
+/// in another order: a notebook run again would never find its compiles. So the key takes the
+/// source as its inner attributes, then its items as a set: each item's exact text together
+/// with the text before it (comments, blank lines), then what follows the last item. Every
+/// byte counts, so any edit is a miss; only the order of whole items is not part of the key.
+/// That order matters to `macro_rules!` (a macro is visible below its definition only), but
+/// evcxr's own order is already arbitrary, and only compiles that succeeded are kept: a hit can
+/// at most succeed where this order would not have compiled. Line numbers follow the order,
+/// and [`Invocation::replay`] puts the source the library was built from in place.
+///
+/// The statements evcxr writes for each variable (check its type, take it from the store, put
+/// it back) come in runs of one per variable, independent of each other; each run is sorted
+/// first. Source that does not parse is keyed as it is.
 fn canonical_source(source: &str) -> String {
-    use quote::ToTokens;
     let source = sort_variable_statements(source);
-    let Ok(file) = syn::parse_file(&source) else {
-        return source;
+    // syn recurses as deep as the code nests: on a thread with a large stack, no cell can
+    // overflow the wrapper's.
+    let parsed = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn({
+            let source = source.clone();
+            move || item_ranges(&source)
+        })
+        .ok()
+        .and_then(|thread| thread.join().ok())
+        .flatten();
+    let Some((header_end, items)) = parsed else {
+        return format!("raw\n{source}");
     };
-    let mut items: Vec<String> = file
+    let mut parts = vec![&source[..header_end]];
+    let mut start = header_end;
+    let mut chunks = Vec::new();
+    for end in items {
+        chunks.push(&source[start..end]);
+        start = end;
+    }
+    chunks.sort_unstable();
+    parts.extend(chunks);
+    parts.push(&source[start..]);
+    // Each part with its length, so no two lists of parts read the same.
+    let mut key = String::from("items\n");
+    for part in parts {
+        key.push_str(&format!("{}:{part}", part.len()));
+    }
+    key
+}
+
+/// Where the inner attributes end, and where each item ends, as byte offsets in `source`;
+/// `None` when it does not parse (or the offsets do not fall on characters).
+fn item_ranges(source: &str) -> Option<(usize, Vec<usize>)> {
+    use syn::spanned::Spanned;
+    let file = syn::parse_file(source).ok()?;
+    let header_end = file
+        .attrs
+        .iter()
+        .map(|a| a.span().byte_range().end)
+        .max()
+        .unwrap_or(0);
+    let mut ends: Vec<usize> = file
         .items
         .iter()
-        .map(|item| item.to_token_stream().to_string())
+        .map(|item| item.span().byte_range().end)
         .collect();
-    items.sort();
-    let attributes = file.attrs.iter().map(|a| a.to_token_stream().to_string());
-    attributes
-        .chain(std::iter::once(String::new()))
-        .chain(items)
-        .collect::<Vec<_>>()
-        .join("\n")
+    ends.sort_unstable();
+    let fits =
+        |at: &usize| *at >= header_end && *at <= source.len() && source.is_char_boundary(*at);
+    (source.is_char_boundary(header_end) && ends.iter().all(fits)).then_some((header_end, ends))
 }
 
 /// `source` with each run of consecutive lines of one kind of evcxr's variable statements
@@ -613,48 +702,67 @@ fn partial_name(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Removes leftovers of killed writes, and the least recently used entries until the cache is
-/// under three quarters of `limit`, if it is over `limit`.
+/// Removes leftovers of killed writes and old hash memos, then the least recently used
+/// variants until the cache is under three quarters of `limit`, if it is over `limit`.
 fn evict(cache: &Path, limit: u64) -> std::io::Result<()> {
-    let mut entries = Vec::new();
-    let mut total = 0;
-    for entry in std::fs::read_dir(cache)?.flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        // What a wrapper killed mid-write (an interrupted build) left: gone after an hour,
-        // long after any compile that could still be writing it.
-        if name.contains(".part-") || name.contains(".stale-") {
-            let old = std::fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600));
-            if old {
-                let _ = std::fs::remove_dir_all(&path);
-            }
-            continue;
-        }
-        // Hex keys only: not the hash memo.
-        if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
-            continue;
-        }
-        let size = dir_size(&path);
-        // The hit log is appended to on every hit: its time is the entry's last use.
-        let used = std::fs::metadata(path.join("hits"))
+    let older_than = |path: &Path, secs: u64| {
+        std::fs::metadata(path)
             .and_then(|m| m.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        total += size;
-        entries.push((used, size, path));
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > secs))
+    };
+    // A memo is rewritten only when its library changes: one a month old costs a hash again.
+    for memo in std::fs::read_dir(cache.join("hashes"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if older_than(&memo.path(), 30 * 24 * 3600) {
+            let _ = std::fs::remove_file(memo.path());
+        }
+    }
+    let mut variants = Vec::new();
+    let mut total = 0;
+    for key in std::fs::read_dir(cache)?.flatten() {
+        if !is_hex(&key.file_name().to_string_lossy(), KEY_LEN) {
+            continue;
+        }
+        for entry in std::fs::read_dir(key.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with(".part-") {
+                // What a wrapper killed mid-write (an interrupted build) left: gone after an
+                // hour, long after any compile that could still be writing it.
+                if older_than(&path, 3600) {
+                    let _ = std::fs::remove_dir_all(&path);
+                }
+                continue;
+            }
+            let size = dir_size(&path);
+            // The hit log is appended to on every hit: its time is the variant's last use.
+            let used = std::fs::metadata(path.join("hits"))
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            total += size;
+            variants.push((used, size, path));
+        }
     }
     if total <= limit {
         return Ok(());
     }
-    entries.sort();
-    for (_, size, path) in entries {
+    variants.sort();
+    for (_, size, path) in variants {
         if total <= limit / 4 * 3 {
             break;
         }
         if std::fs::remove_dir_all(&path).is_ok() {
             total -= size;
+            // The key's directory goes with its last variant (fails while others remain).
+            if let Some(key) = path.parent() {
+                let _ = std::fs::remove_dir(key);
+            }
         }
     }
     Ok(())
@@ -825,29 +933,63 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
         assert!(!dep_info.contains(CRATE_DIR_MARK));
     }
 
+    /// Writes `text` to `file` in `slot`, compiles there, and returns how often rustc has run.
+    fn write_and_compile(
+        (cache, rustc, slot): (&Cache, &FakeRustc, &Path),
+        file: &str,
+        text: &str,
+    ) -> usize {
+        std::fs::write(slot.join(file), text).unwrap();
+        assert_eq!(compile(cache, rustc, slot), 0);
+        rustc.runs()
+    }
+
     #[test]
     fn changed_code_a_rebuilt_library_or_a_changed_input_file_compiles_again() {
         let (cache, rustc) = (cache(), FakeRustc::new());
         let slot = slot("changes", "fn three() {}");
+        let at = (&cache, &rustc, slot.as_path());
         assert_eq!(compile(&cache, &rustc, &slot), 0);
 
-        std::fs::write(slot.join("src/lib.rs"), "fn three() { 3 }").unwrap();
-        assert_eq!(compile(&cache, &rustc, &slot), 0);
-        assert_eq!(rustc.runs(), 2, "new code");
+        assert_eq!(
+            write_and_compile(at, "src/lib.rs", "fn three() { 3 }"),
+            2,
+            "new code"
+        );
         assert_eq!(library(&slot), "fn three() { 3 }");
-
         // Same file name and size, new contents: a path crate rebuilt from changed source.
-        std::fs::write(slot.join("target/deps/libdep.rlib"), "dep version 2").unwrap();
-        assert_eq!(compile(&cache, &rustc, &slot), 0);
-        assert_eq!(rustc.runs(), 3, "rebuilt dependency");
-
-        std::fs::write(slot.join("data.txt"), "other").unwrap();
-        assert_eq!(compile(&cache, &rustc, &slot), 0);
-        assert_eq!(rustc.runs(), 4, "changed include_str! file");
+        let rebuilt = write_and_compile(at, "target/deps/libdep.rlib", "dep version 2");
+        assert_eq!(rebuilt, 3, "rebuilt dependency");
+        let included = write_and_compile(at, "data.txt", "other");
+        assert_eq!(included, 4, "changed include_str! file");
 
         // And each of those is a hit the next time.
         assert_eq!(compile(&cache, &rustc, &slot), 0);
         assert_eq!(rustc.runs(), 4);
+    }
+
+    #[test]
+    fn compiles_that_read_different_files_keep_a_variant_each() {
+        let (cache, rustc) = (cache(), FakeRustc::new());
+        let slot = slot("variants", "fn four() {}");
+        let at = (&cache, &rustc, slot.as_path());
+        assert_eq!(compile(&cache, &rustc, &slot), 0);
+        assert_eq!(write_and_compile(at, "data.txt", "other"), 2);
+        // Back to the first contents: its variant is still there.
+        assert_eq!(write_and_compile(at, "data.txt", "data"), 2);
+        assert_eq!(variants(&cache.dir.join(only_key(&cache.dir))).len(), 2);
+    }
+
+    /// The one key directory in `cache`.
+    fn only_key(cache: &Path) -> String {
+        let keys: Vec<String> = std::fs::read_dir(cache)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| is_hex(name, KEY_LEN))
+            .collect();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        keys[0].clone()
     }
 
     #[test]
@@ -861,22 +1003,18 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
 
     #[test]
     fn only_the_cell_crate_with_plain_arguments_is_looked_up() {
-        let rustc = OsStr::new("rustc");
-        let cwd = PathBuf::from("/slot");
-        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
-        let cell = ["--crate-name", "ctx", "src/lib.rs", "--out-dir", "/slot/t"];
-        assert!(Invocation::of(rustc, &args(&cell), cwd.clone()).is_some());
-        let dependency = [
-            "--crate-name",
-            "tokio",
-            "src/lib.rs",
-            "--out-dir",
-            "/slot/t",
-        ];
-        assert!(Invocation::of(rustc, &args(&dependency), cwd.clone()).is_none());
-        assert!(Invocation::of(rustc, &args(&["-vV"]), cwd.clone()).is_none());
-        let from_file = ["--crate-name", "ctx", "@/tmp/args", "--out-dir", "/slot/t"];
-        assert!(Invocation::of(rustc, &args(&from_file), cwd).is_none());
+        let cwd = slot("plain", "fn five() {}");
+        let of = |line: &str| {
+            let args: Vec<OsString> = line.split_whitespace().map(OsString::from).collect();
+            Invocation::of(OsStr::new("rustc"), &args, cwd.clone())
+        };
+        assert!(of("--crate-name ctx src/lib.rs --out-dir /slot/t").is_some());
+        assert!(of("--crate-name tokio src/lib.rs --out-dir /slot/t").is_none());
+        assert!(of("-vV").is_none());
+        assert!(of("--crate-name ctx @/tmp/args --out-dir /slot/t").is_none());
+        // An argument ending in `.rs` that is no file is not the crate root.
+        let cell = of("--crate-name ctx src/lib.rs -C x.rs --out-dir /t").unwrap();
+        assert_eq!(cell.crate_root, Path::new("src/lib.rs"));
     }
 
     #[test]
@@ -904,7 +1042,7 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
     fn the_least_recently_used_entries_go_when_the_cache_is_over_its_limit() {
         let cache = fresh_dir("evict");
         let entry = |n: u8, size: usize| {
-            let path = cache.join(hex(&[n; 32]));
+            let path = cache.join(hex(&[n; 32])).join(hex(&[n; 8]));
             std::fs::create_dir_all(&path).unwrap();
             std::fs::write(path.join("out"), vec![0; size]).unwrap();
             std::fs::write(path.join("hits"), "").unwrap();
@@ -921,6 +1059,10 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
         std::fs::write(old.join("hits"), "1\n").unwrap();
         evict(&cache, 1100).unwrap();
         assert!(!middle.exists(), "least recently used");
+        assert!(
+            !middle.parent().unwrap().exists(),
+            "with its key, now empty"
+        );
         assert!(old.exists() && new.exists());
     }
 
@@ -969,10 +1111,17 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
 
         let swapped = evcxr_source(&[f, g], &["a", "b"], "b = a;\na += 1;\n");
         assert_ne!(canonical_source(&one), canonical_source(&swapped));
+        // Every byte counts: spacing (`stringify!`) and comments.
+        let spaced = evcxr_source(&["fn f() -> i32 {  1 }", g], &["a", "b"], body);
+        assert_ne!(canonical_source(&one), canonical_source(&spaced));
+        let commented = evcxr_source(&["// one\nfn f() -> i32 { 1 }", g], &["a", "b"], body);
+        assert_ne!(canonical_source(&one), canonical_source(&commented));
+        let moved = evcxr_source(&[g, "// one\nfn f() -> i32 { 1 }"], &["a", "b"], body);
+        assert_eq!(canonical_source(&commented), canonical_source(&moved));
         let changed = evcxr_source(&["fn f() -> i32 { 2 }", g], &["a", "b"], body);
         assert_ne!(canonical_source(&one), canonical_source(&changed));
         // Source that does not parse is taken as it is.
-        assert_eq!(canonical_source("fn ("), "fn (");
+        assert_eq!(canonical_source("fn ("), "raw\nfn (");
     }
 
     #[test]

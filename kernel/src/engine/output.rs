@@ -169,9 +169,16 @@ impl Sink {
 
     /// From now until the cell ends, what cargo builds in `target` (the cell crate's target
     /// directory) is the cell's build, shown with counts (see `build_progress::scan`).
-    pub(super) fn watch_builds(&mut self, target: PathBuf) {
+    /// `last_cell_compile` is when cargo last started compiling a cell there
+    /// ([`super::build_progress::cell_invoked`]): that compile, and what came before it, was an
+    /// earlier cell's, even when it ended less than the clock's slack ago (a kept compile takes
+    /// a few milliseconds).
+    pub(super) fn watch_builds(&mut self, target: PathBuf, last_cell_compile: Option<SystemTime>) {
         if self.cell.is_some() {
-            let since = SystemTime::now() - CLOCK_SLACK;
+            let mut since = SystemTime::now() - CLOCK_SLACK;
+            if let Some(last) = last_cell_compile {
+                since = since.max(last + Duration::from_nanos(1));
+            }
             self.watch = Some((target, since));
         }
     }
@@ -484,6 +491,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_cell_compile_that_began_within_the_clocks_slack_belongs_to_an_earlier_cell() {
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let mut sink = Sink::default();
+        sink.open(tx);
+        // A kept compile: the previous cell's crate was started a moment ago.
+        let last = SystemTime::now() - CLOCK_SLACK / 5;
+        sink.watch_builds(std::env::temp_dir(), Some(last));
+        let (_, since) = sink.build_watch().unwrap();
+        assert!(since > last);
+    }
+
     /// A sink with a cell open and watching a build directory (that does not exist: the tests
     /// hand it readings); the cell's receiver and the watch's start.
     fn watching_sink() -> (Sink, std::sync::mpsc::Receiver<CellMsg>, SystemTime) {
@@ -491,7 +510,7 @@ mod tests {
         let mut sink = Sink::default();
         sink.open(tx);
         let missing = std::env::temp_dir().join("kettle-no-such-target-dir");
-        sink.watch_builds(missing.clone());
+        sink.watch_builds(missing.clone(), None);
         let (target, since) = sink.build_watch().unwrap();
         assert_eq!(target, missing);
         (sink, rx, since)

@@ -399,9 +399,12 @@ impl<'a> Invocation<'a> {
 ///
 /// evcxr keeps earlier cells' items and the variables in hash maps, so each kernel writes them
 /// in another order: a notebook run again would never find its compiles. So the key takes the
-/// source as its inner attributes, then its items as a set: each item's exact text together
-/// with the text before it (comments, blank lines), then what follows the last item. Every
-/// byte counts, so any edit is a miss; only the order of whole items is not part of the key.
+/// source as its inner attributes, then its items as a set (each item's exact text, doc
+/// comments and attributes included), then the lines between items as a set: only comments
+/// and blank lines can be there, and evcxr keeps a cell's comments with the item before or
+/// after them, so they move with it. Every byte counts, so any edit is a miss; only the order
+/// of whole items, and of the comment lines between them, is not part of the key.
+///
 /// That order matters to `macro_rules!` (a macro is visible below its definition only), but
 /// evcxr's own order is already arbitrary, and only compiles that succeeded are kept: a hit can
 /// at most succeed where this order would not have compiled. Line numbers follow the order,
@@ -426,27 +429,34 @@ fn canonical_source(source: &str) -> String {
     let Some((header_end, items)) = parsed else {
         return format!("raw\n{source}");
     };
-    let mut parts = vec![&source[..header_end]];
-    let mut start = header_end;
-    let mut chunks = Vec::new();
-    for end in items {
-        chunks.push(&source[start..end]);
-        start = end;
+    let mut texts = Vec::new();
+    let mut between = String::new();
+    let mut at = header_end;
+    for range in items {
+        between.push_str(&source[at..range.start]);
+        texts.push(&source[range.clone()]);
+        at = range.end;
     }
-    chunks.sort_unstable();
-    parts.extend(chunks);
-    parts.push(&source[start..]);
+    between.push_str(&source[at..]);
+    texts.sort_unstable();
+    let mut lines: Vec<&str> = between.split('\n').collect();
+    lines.sort_unstable();
     // Each part with its length, so no two lists of parts read the same.
     let mut key = String::from("items\n");
+    let parts = std::iter::once(&source[..header_end])
+        .chain(texts)
+        .chain(std::iter::once("\u{0}between"))
+        .chain(lines);
     for part in parts {
         key.push_str(&format!("{}:{part}", part.len()));
     }
     key
 }
 
-/// Where the inner attributes end, and where each item ends, as byte offsets in `source`;
-/// `None` when it does not parse (or the offsets do not fall on characters).
-fn item_ranges(source: &str) -> Option<(usize, Vec<usize>)> {
+/// Where the inner attributes end, and each item's byte range in `source` (attributes and doc
+/// comments included), in order; `None` when it does not parse (or a range does not fall on
+/// characters).
+fn item_ranges(source: &str) -> Option<(usize, Vec<std::ops::Range<usize>>)> {
     use syn::spanned::Spanned;
     let file = syn::parse_file(source).ok()?;
     let header_end = file
@@ -455,15 +465,26 @@ fn item_ranges(source: &str) -> Option<(usize, Vec<usize>)> {
         .map(|a| a.span().byte_range().end)
         .max()
         .unwrap_or(0);
-    let mut ends: Vec<usize> = file
+    let mut ranges: Vec<_> = file
         .items
         .iter()
-        .map(|item| item.span().byte_range().end)
+        .map(|item| item.span().byte_range())
         .collect();
-    ends.sort_unstable();
-    let fits =
-        |at: &usize| *at >= header_end && *at <= source.len() && source.is_char_boundary(*at);
-    (source.is_char_boundary(header_end) && ends.iter().all(fits)).then_some((header_end, ends))
+    ranges.sort_unstable_by_key(|r| r.start);
+    let mut at = header_end;
+    for range in &ranges {
+        let fits = range.start >= at
+            && range.end >= range.start
+            && source.is_char_boundary(range.start)
+            && source.get(range.clone()).is_some();
+        if !fits {
+            return None;
+        }
+        at = range.end;
+    }
+    source
+        .is_char_boundary(header_end)
+        .then_some((header_end, ranges))
 }
 
 /// `source` with each run of consecutive lines of one kind of evcxr's variable statements
@@ -1116,8 +1137,14 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
         assert_ne!(canonical_source(&one), canonical_source(&spaced));
         let commented = evcxr_source(&["// one\nfn f() -> i32 { 1 }", g], &["a", "b"], body);
         assert_ne!(canonical_source(&one), canonical_source(&commented));
-        let moved = evcxr_source(&[g, "// one\nfn f() -> i32 { 1 }"], &["a", "b"], body);
-        assert_eq!(canonical_source(&commented), canonical_source(&moved));
+        let inside = evcxr_source(&["fn f() -> i32 { /* x */ 1 }", g], &["a", "b"], body);
+        assert_ne!(canonical_source(&one), canonical_source(&inside));
+        // evcxr keeps a comment before a cell's statement at the end of the item before it:
+        // it moves with that item.
+        let trailing = "fn f() -> i32 { 1 }\n\n// then the loop";
+        let first = evcxr_source(&["// one\nstruct H;", trailing, g], &["a"], body);
+        let then = evcxr_source(&[g, trailing, "// one\nstruct H;"], &["a"], body);
+        assert_eq!(canonical_source(&first), canonical_source(&then));
         let changed = evcxr_source(&["fn f() -> i32 { 2 }", g], &["a", "b"], body);
         assert_ne!(canonical_source(&one), canonical_source(&changed));
         // Source that does not parse is taken as it is.

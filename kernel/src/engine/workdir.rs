@@ -102,19 +102,34 @@ pub fn claim_slot(root: &Path) -> Option<PathBuf> {
     None
 }
 
-/// Cell libraries (`libcode_<n>.so`) of an earlier kernel are never loaded again.
+/// What an earlier kernel left in the slot that no kernel uses again: its cell libraries
+/// (`libcode_<n>.so`), and rustc's incremental state for cell crates with a set of dependencies
+/// not compiled for a week. The latter grows by one directory (up to a few MiB, with the
+/// sessions of compiles that were stopped) per set of dependencies a slot ever saw; a set
+/// used again costs one compile without incremental state.
 fn remove_old_cell_libraries(slot: &Path) {
     let Ok(targets) = std::fs::read_dir(slot.join("target")) else {
         return;
     };
     for target in targets.flatten() {
-        let deps = target.path().join("debug").join("deps");
-        let Ok(files) = std::fs::read_dir(&deps) else {
-            continue;
-        };
-        for file in files.flatten() {
+        let debug = target.path().join("debug");
+        for file in std::fs::read_dir(debug.join("deps"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if file.file_name().to_string_lossy().starts_with("libcode_") {
                 let _ = std::fs::remove_file(file.path());
+            }
+        }
+        let incremental = std::fs::read_dir(debug.join("incremental"));
+        for dir in incremental.into_iter().flatten().flatten() {
+            let unused_for_a_week = dir.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
+                t.elapsed()
+                    .is_ok_and(|age| age > std::time::Duration::from_secs(7 * 24 * 3600))
+            });
+            if dir.file_name().to_string_lossy().starts_with("ctx-") && unused_for_a_week {
+                let _ = std::fs::remove_dir_all(dir.path());
             }
         }
     }
@@ -138,6 +153,7 @@ pub fn use_persistent_slot() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_slot_is_held_until_the_lock_is_gone() {
@@ -171,9 +187,25 @@ mod tests {
         std::fs::create_dir_all(&deps).unwrap();
         std::fs::write(deps.join("libcode_3.so"), b"").unwrap();
         std::fs::write(deps.join("librayon-abc.rlib"), b"").unwrap();
+        let incremental = deps.with_file_name("incremental");
+        let old = |dir: &str| {
+            let path = incremental.join(dir);
+            std::fs::create_dir_all(path.join("s-1-working")).unwrap();
+            let weeks_ago = std::time::SystemTime::now() - Duration::from_secs(8 * 24 * 3600);
+            std::fs::File::open(&path)
+                .unwrap()
+                .set_modified(weeks_ago)
+                .unwrap();
+            path
+        };
+        let (old_cell, old_dependency) = (old("ctx-0aeb2137df72b"), old("kettle_display-1x"));
+        let recent_cell = incremental.join("ctx-1bcd");
+        std::fs::create_dir_all(&recent_cell).unwrap();
         remove_old_cell_libraries(&root.join("slot-0"));
         assert!(!deps.join("libcode_3.so").exists());
         assert!(deps.join("librayon-abc.rlib").exists());
+        assert!(!old_cell.exists(), "a cell crate's state unused for a week");
+        assert!(recent_cell.exists() && old_dependency.exists());
         let _ = std::fs::remove_dir_all(&root);
     }
 }

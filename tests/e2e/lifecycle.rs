@@ -55,3 +55,38 @@ fn sigint_interrupts_the_running_cell_instead_of_killing_the_kernel() {
     );
     k.assert_result("1 + 1", "2");
 }
+
+/// rustc's incremental state for a cell crate that a slot has not compiled for a week goes
+/// when a kernel claims the slot. Every slot gets such a directory; whichever slot the kernel
+/// claims has lost its own once the kernel answers.
+#[test]
+fn a_kernel_removes_week_old_cell_build_state_from_the_slot_it_claims() {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
+        });
+    let stale: Vec<_> = (0..8)
+        .map(|slot| {
+            let dir = cache
+                .join(format!(
+                    "kettle/work/slot-{slot}/target/x86_64-unknown-linux-gnu/debug"
+                ))
+                .join(format!("incremental/ctx-kettle-e2e-{}", std::process::id()));
+            std::fs::create_dir_all(dir.join("s-1-working")).unwrap();
+            let eight_days_ago = std::time::SystemTime::now() - Duration::from_secs(8 * 24 * 3600);
+            std::fs::File::open(&dir)
+                .unwrap()
+                .set_modified(eight_days_ago)
+                .unwrap();
+            dir
+        })
+        .collect();
+    let mut k = Kernel::start();
+    k.assert_result("1 + 1", "2");
+    let removed = stale.iter().filter(|dir| !dir.exists()).count();
+    for dir in &stale {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    assert!(removed >= 1, "no slot's week-old state was removed");
+}

@@ -44,11 +44,12 @@
 //! static linking turned off) this cache is not used.
 
 use super::build_progress::CELL_CRATE;
+use super::workdir::{copy_whole, unused_for, write_whole};
 use sha2::{Digest, Sha256};
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Set in the environment of evcxr's cargo runs: this cache's directory. Its presence is what
 /// makes this executable a rustc wrapper.
@@ -309,7 +310,7 @@ impl<'a> Invocation<'a> {
         for library in &self.externs {
             part(content_hash(cache, &self.cwd.join(library))?.as_bytes());
         }
-        Ok(hex(&hash.finalize()))
+        Ok(hex::encode(hash.finalize()))
     }
 
     /// Puts a variant's outputs in place and replays rustc's output; an error means a miss.
@@ -383,7 +384,7 @@ impl<'a> Invocation<'a> {
             std::fs::copy(self.cwd.join(&self.crate_root), partial.join("source.rs"))?;
             std::fs::write(partial.join("stderr"), self.unplace(&stderr))?;
             std::fs::write(partial.join("hits"), "")?;
-            let variant = &hex(&Sha256::digest(inputs.as_bytes()))[..VARIANT_LEN];
+            let variant = &hex::encode(Sha256::digest(inputs.as_bytes()))[..VARIANT_LEN];
             std::fs::rename(&partial, entries.join(variant))
         })();
         if stored.is_err() {
@@ -579,7 +580,7 @@ impl Inputs {
                 if Path::new(&path) == crate_root {
                     continue;
                 }
-                let hash = hex(&Sha256::digest(std::fs::read(cwd.join(&path))?));
+                let hash = hex::encode(Sha256::digest(std::fs::read(cwd.join(&path))?));
                 inputs.files.push((path, hash));
             }
         }
@@ -628,7 +629,7 @@ impl Inputs {
     ) -> bool {
         let files = self.files.iter().all(|(path, hash)| {
             std::fs::read(cwd.join(place(path)))
-                .is_ok_and(|bytes| hex(&Sha256::digest(bytes)) == *hash)
+                .is_ok_and(|bytes| hex::encode(Sha256::digest(bytes)) == *hash)
         });
         let vars = self
             .env
@@ -660,14 +661,14 @@ fn content_hash(cache: &Path, file: &Path) -> std::io::Result<String> {
     );
     let memo = cache
         .join("hashes")
-        .join(&hex(&Sha256::digest(file.as_os_str().as_encoded_bytes()))[..32]);
+        .join(&hex::encode(Sha256::digest(file.as_os_str().as_encoded_bytes()))[..32]);
     if let Ok(text) = std::fs::read_to_string(&memo)
         && let Some((seen, hash)) = text.rsplit_once(' ')
         && seen == version
     {
         return Ok(hash.to_owned());
     }
-    let hash = hex(&Sha256::digest(std::fs::read(file)?));
+    let hash = hex::encode(Sha256::digest(std::fs::read(file)?));
     // A file changed while it was read keeps a stale version line: the next lookup rehashes.
     let _ = write_whole(&memo, format!("{version} {hash}").as_bytes());
     Ok(hash)
@@ -699,38 +700,10 @@ fn which(program: &OsStr) -> PathBuf {
         .unwrap_or_else(|| path.to_owned())
 }
 
-/// Writes a file under a temporary name, then renames it: readers see the old file or the new.
-fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let partial = partial_name(path);
-    std::fs::write(&partial, bytes)?;
-    std::fs::rename(&partial, path)
-}
-
-/// Copies a file the way [`write_whole`] writes one: a process that has the old file open (the
-/// engine's child, which loaded the library) keeps it.
-fn copy_whole(from: &Path, to: &Path) -> std::io::Result<()> {
-    let partial = partial_name(to);
-    std::fs::copy(from, &partial)?;
-    std::fs::rename(&partial, to)
-}
-
-fn partial_name(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".kettle-{}", std::process::id()));
-    path.with_file_name(name)
-}
-
 /// Removes leftovers of killed writes and old hash memos, then the least recently used
 /// variants until the cache is under three quarters of `limit`, if it is over `limit`.
 fn evict(cache: &Path, limit: u64) -> std::io::Result<()> {
-    let older_than = |path: &Path, secs: u64| {
-        std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > secs))
-    };
+    let older_than = |path: &Path, secs| unused_for(path, Duration::from_secs(secs));
     // A memo is rewritten only when its library changes: one a month old costs a hash again.
     for memo in std::fs::read_dir(cache.join("hashes"))
         .into_iter()
@@ -804,10 +777,6 @@ fn walk_size(dir: &Path) -> std::io::Result<u64> {
         };
     }
     Ok(total)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -914,6 +883,14 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
         cache.compile(rustc.path().as_os_str(), &cell_args(slot), slot.to_owned())
     }
 
+    /// A fresh cache, stand-in rustc and slot holding `code`, after one compile there.
+    fn compiled_once(name: &str, code: &str) -> (Cache, FakeRustc, PathBuf) {
+        let (cache, rustc, slot) = (cache(), FakeRustc::new(), slot(name, code));
+        assert_eq!(compile(&cache, &rustc, &slot), 0);
+        assert_eq!(rustc.runs(), 1);
+        (cache, rustc, slot)
+    }
+
     fn cache() -> Cache {
         Cache {
             dir: fresh_dir("cache"),
@@ -923,10 +900,7 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
 
     #[test]
     fn the_same_compile_again_puts_the_kept_outputs_in_place_without_rustc() {
-        let (cache, rustc) = (cache(), FakeRustc::new());
-        let slot = slot("same", "fn one() {}");
-        assert_eq!(compile(&cache, &rustc, &slot), 0);
-        assert_eq!(rustc.runs(), 1);
+        let (cache, rustc, slot) = compiled_once("same", "fn one() {}");
         std::fs::remove_file(slot.join("target/deps/libctx.so")).unwrap();
         std::fs::remove_file(slot.join("target/deps/ctx.d")).unwrap();
 
@@ -967,10 +941,8 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
 
     #[test]
     fn changed_code_a_rebuilt_library_or_a_changed_input_file_compiles_again() {
-        let (cache, rustc) = (cache(), FakeRustc::new());
-        let slot = slot("changes", "fn three() {}");
+        let (cache, rustc, slot) = compiled_once("changes", "fn three() {}");
         let at = (&cache, &rustc, slot.as_path());
-        assert_eq!(compile(&cache, &rustc, &slot), 0);
 
         assert_eq!(
             write_and_compile(at, "src/lib.rs", "fn three() { 3 }"),
@@ -991,10 +963,8 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
 
     #[test]
     fn compiles_that_read_different_files_keep_a_variant_each() {
-        let (cache, rustc) = (cache(), FakeRustc::new());
-        let slot = slot("variants", "fn four() {}");
+        let (cache, rustc, slot) = compiled_once("variants", "fn four() {}");
         let at = (&cache, &rustc, slot.as_path());
-        assert_eq!(compile(&cache, &rustc, &slot), 0);
         assert_eq!(write_and_compile(at, "data.txt", "other"), 2);
         // Back to the first contents: its variant is still there.
         assert_eq!(write_and_compile(at, "data.txt", "data"), 2);
@@ -1063,7 +1033,7 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
     fn the_least_recently_used_entries_go_when_the_cache_is_over_its_limit() {
         let cache = fresh_dir("evict");
         let entry = |n: u8, size: usize| {
-            let path = cache.join(hex(&[n; 32])).join(hex(&[n; 8]));
+            let path = cache.join(hex::encode([n; 32])).join(hex::encode([n; 8]));
             std::fs::create_dir_all(&path).unwrap();
             std::fs::write(path.join("out"), vec![0; size]).unwrap();
             std::fs::write(path.join("hits"), "").unwrap();
@@ -1153,10 +1123,9 @@ if grep -q FAIL src/lib.rs; then exit 1; fi
 
     #[test]
     fn a_hit_for_items_in_another_order_puts_the_compiled_source_in_place() {
-        let (cache, rustc) = (cache(), FakeRustc::new());
         let (f, g) = ("fn f() {}", "fn g() {}");
-        let slot = slot("order", &evcxr_source(&[f, g], &["a", "b"], ""));
-        assert_eq!(compile(&cache, &rustc, &slot), 0);
+        let source = evcxr_source(&[f, g], &["a", "b"], "");
+        let (cache, rustc, slot) = compiled_once("order", &source);
         let compiled = library(&slot);
 
         let reordered = evcxr_source(&[g, f], &["b", "a"], "");

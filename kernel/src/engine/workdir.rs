@@ -56,15 +56,42 @@ lto = \"off\"
 /// Writes [`CARGO_CONFIG`] under `root` unless it is there already. Replaced whole (write,
 /// then rename), so a cargo starting meanwhile reads the old file or the new one.
 fn write_cargo_config(root: &Path) -> std::io::Result<()> {
-    let dir = root.join(".cargo");
-    let path = dir.join("config.toml");
+    let path = root.join(".cargo").join("config.toml");
     if std::fs::read_to_string(&path).is_ok_and(|text| text == CARGO_CONFIG) {
         return Ok(());
     }
-    std::fs::create_dir_all(&dir)?;
-    let partial = dir.join(format!("config.toml.{}", std::process::id()));
-    std::fs::write(&partial, CARGO_CONFIG)?;
-    std::fs::rename(&partial, &path)
+    write_whole(&path, CARGO_CONFIG.as_bytes())
+}
+
+/// Writes a file under a temporary name, then renames it: readers see the old file or the new.
+pub(super) fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let partial = partial_name(path);
+    std::fs::write(&partial, bytes)?;
+    std::fs::rename(&partial, path)
+}
+
+/// Copies a file the way [`write_whole`] writes one: a process that has the old file open (a
+/// child that loaded a library) keeps it.
+pub(super) fn copy_whole(from: &Path, to: &Path) -> std::io::Result<()> {
+    let partial = partial_name(to);
+    std::fs::copy(from, &partial)?;
+    std::fs::rename(&partial, to)
+}
+
+fn partial_name(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".kettle-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Whether `path` was last modified longer than `age` ago.
+pub(super) fn unused_for(path: &Path, age: std::time::Duration) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|elapsed| elapsed > age))
 }
 
 /// Claims a free slot under `root` and returns it; the lock lives as long as the process.
@@ -124,11 +151,10 @@ fn remove_old_cell_libraries(slot: &Path) {
         }
         let incremental = std::fs::read_dir(debug.join("incremental"));
         for dir in incremental.into_iter().flatten().flatten() {
-            let unused_for_a_week = dir.metadata().and_then(|m| m.modified()).is_ok_and(|t| {
-                t.elapsed()
-                    .is_ok_and(|age| age > std::time::Duration::from_secs(7 * 24 * 3600))
-            });
-            if dir.file_name().to_string_lossy().starts_with("ctx-") && unused_for_a_week {
+            let a_week = std::time::Duration::from_secs(7 * 24 * 3600);
+            if dir.file_name().to_string_lossy().starts_with("ctx-")
+                && unused_for(&dir.path(), a_week)
+            {
                 let _ = std::fs::remove_dir_all(dir.path());
             }
         }

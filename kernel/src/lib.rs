@@ -7,6 +7,7 @@
 //! - [`engine`]: the only code that imports evcxr; evaluates Rust in a child process.
 //! - [`install`], [`lab`], [`cli`]: the command-line edges.
 
+pub mod allocator;
 pub mod cli;
 pub mod completeness;
 pub mod engine;

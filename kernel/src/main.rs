@@ -36,6 +36,10 @@ pub unsafe extern "C" fn writev(
     unsafe { kettle::engine::channel::writev(fd, iov, iovcnt) }
 }
 
+/// mimalloc in the kernel, the system's allocator where cells run (see the module).
+#[global_allocator]
+static ALLOCATOR: kettle::allocator::KernelAllocator = kettle::allocator::KernelAllocator;
+
 fn main() -> ExitCode {
     // Must come before anything else: evcxr re-executes this very binary as the process that
     // runs user code and as a rustc wrapper. If those invocations reached the CLI, each would

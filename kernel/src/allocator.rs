@@ -17,9 +17,12 @@
 //! allocates with the system allocator: should memory ever pass between a cell and the runner,
 //! both ends then agree on who frees it.
 //!
-//! The choice is made at the first allocation, before `main`, from the environment the process
-//! started with (read with `getenv`, which does not allocate), and kept for the process's life:
-//! memory is always freed by the allocator that gave it.
+//! The choice is made at the process's first allocation, from the environment it started with
+//! (read with `getenv`, which does not allocate), and kept for the process's life: memory is
+//! always freed by the allocator that gave it. That first allocation comes before any second
+//! thread (starting one allocates) and before any `set_var`, so nothing changes the variable
+//! meanwhile. mimalloc's C constructor still runs in the runner; nothing there allocates from
+//! it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -45,13 +48,17 @@ fn mimalloc() -> bool {
 
 #[cold]
 fn decide() -> bool {
-    // SAFETY: a NUL-terminated name; getenv neither allocates nor keeps the pointer. The first
-    // allocation happens before `main`, while the process has one thread, so nothing changes
-    // the environment meanwhile.
+    // SAFETY: a NUL-terminated name; getenv neither allocates nor keeps the pointer, and this
+    // runs before any second thread or `set_var` (see the module docs).
     let runner = !unsafe { libc::getenv(c"EVCXR_IS_RUNTIME".as_ptr()) }.is_null();
     let choice = if runner { SYSTEM } else { MIMALLOC };
-    CHOICE.store(choice, Ordering::Relaxed);
-    choice == MIMALLOC
+    // The first decision stands, whoever makes it: the choice can never change once made.
+    let settled =
+        match CHOICE.compare_exchange(UNDECIDED, choice, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => choice,
+            Err(earlier) => earlier,
+        };
+    settled == MIMALLOC
 }
 
 /// One of the two allocators, chosen by `mimalloc`.
@@ -117,7 +124,7 @@ fn routed() -> Routed {
     }
 }
 
-// SAFETY: `CHOICE` is set once, before any memory exists, so every block is freed or resized
+// SAFETY: `CHOICE` is settled once, at the first allocation, so every block is freed or resized
 // by the allocator that made it (see `Routed`).
 unsafe impl GlobalAlloc for KernelAllocator {
     #[inline]
@@ -149,11 +156,22 @@ unsafe impl GlobalAlloc for KernelAllocator {
 mod tests {
     use super::*;
 
-    /// Every operation of both allocators, as the kernel's and the runner's processes use them:
-    /// sizes and alignments from small to page-sized, contents kept across growing and
+    unsafe extern "C" {
+        /// mimalloc's own answer to "is this block one of mine?" (linked with the crate).
+        fn mi_is_in_heap_region(p: *const std::ffi::c_void) -> bool;
+    }
+
+    /// Whether mimalloc made the block at `ptr`.
+    fn from_mimalloc(ptr: *mut u8) -> bool {
+        // SAFETY: a query on an address; mimalloc reads only its own bookkeeping.
+        unsafe { mi_is_in_heap_region(ptr.cast()) }
+    }
+
+    /// Every operation of both routes: sizes and alignments from small to page-sized, each
+    /// block made by the allocator its route names, contents kept across growing and
     /// shrinking, zeroed memory zeroed.
     #[test]
-    fn both_allocators_allocate_resize_and_free() {
+    fn each_route_allocates_resizes_and_frees_with_its_own_allocator() {
         for mimalloc in [true, false] {
             let routed = Routed { mimalloc };
             for align in [1, 8, 64, 4096] {
@@ -164,6 +182,7 @@ mod tests {
                     unsafe {
                         let zeroed = routed.alloc_zeroed(layout);
                         assert!(!zeroed.is_null() && (zeroed as usize).is_multiple_of(align));
+                        assert_eq!(from_mimalloc(zeroed), mimalloc);
                         assert!(
                             std::slice::from_raw_parts(zeroed, size)
                                 .iter()
@@ -173,11 +192,13 @@ mod tests {
 
                         let block = routed.alloc(layout);
                         assert!(!block.is_null() && (block as usize).is_multiple_of(align));
+                        assert_eq!(from_mimalloc(block), mimalloc);
                         for i in 0..size {
                             *block.add(i) = (i % 251) as u8;
                         }
                         let grown = routed.realloc(block, layout, size * 3);
                         assert!(!grown.is_null() && (grown as usize).is_multiple_of(align));
+                        assert_eq!(from_mimalloc(grown), mimalloc);
                         let grown_layout = Layout::from_size_align(size * 3, align).unwrap();
                         let shrunk = routed.realloc(grown, grown_layout, size.div_ceil(2));
                         assert!(!shrunk.is_null());
@@ -191,5 +212,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Set in the copies of this test binary that [`PROBE`] runs.
+    const PROBE_ENV: &str = "KETTLE_ALLOCATOR_PROBE";
+    const PROBE: &str = "allocator::tests::probe_reports_the_choice";
+
+    /// In a copy of the test binary started by the test below: prints this process's choice.
+    /// Elsewhere it has nothing to do.
+    #[test]
+    fn probe_reports_the_choice() {
+        if std::env::var_os(PROBE_ENV).is_some() {
+            println!("kettle-allocator mimalloc={}", mimalloc());
+        }
+    }
+
+    /// What a process with `runtime` set or not (evcxr's mark of the cell runner) chooses,
+    /// asked of a fresh process: the choice is made once per process.
+    fn choice_of_a_process(runtime: bool) -> bool {
+        let mut probe = std::process::Command::new(std::env::current_exe().unwrap());
+        probe
+            .args(["--exact", PROBE, "--nocapture", "--test-threads=1"])
+            .env(PROBE_ENV, "1")
+            .env_remove("EVCXR_IS_RUNTIME");
+        if runtime {
+            probe.env("EVCXR_IS_RUNTIME", "1");
+        }
+        let out = probe.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        // The harness prints the test's name on the same line, before the test's output.
+        let said = stdout
+            .split_once("kettle-allocator mimalloc=")
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        match said {
+            Some("true") => true,
+            Some("false") => false,
+            _ => panic!("the probe printed no choice: {stdout}"),
+        }
+    }
+
+    #[test]
+    fn the_kernel_chooses_mimalloc_and_the_cell_runner_the_system_allocator() {
+        assert!(choice_of_a_process(false));
+        assert!(!choice_of_a_process(true));
     }
 }

@@ -5,7 +5,9 @@
 //! - [`transport`]: the only code that touches ZeroMQ.
 //! - [`session`]: protocol policy (dispatch, busy/idle, history, stdin, heartbeat).
 //! - [`engine`]: the only code that imports evcxr; evaluates Rust in a child process.
-//! - [`install`], [`lab`], [`cli`]: the command-line edges.
+//! - [`install`], [`lab`], [`cli`]: the command-line edges; [`spare`]: kernels started ahead of
+//!   time; [`completeness`]: `is_complete_request`'s answer.
+//! - [`allocator`]: the executable's memory allocator (mimalloc, except where cells run).
 
 pub mod allocator;
 pub mod cli;

@@ -36,7 +36,7 @@ pub unsafe extern "C" fn writev(
     unsafe { kettle::engine::channel::writev(fd, iov, iovcnt) }
 }
 
-/// mimalloc in the kernel, the system's allocator where cells run (see the module).
+/// mimalloc in the kernel, the system's allocator where cells run (see [`kettle::allocator`]).
 #[global_allocator]
 static ALLOCATOR: kettle::allocator::KernelAllocator = kettle::allocator::KernelAllocator;
 

@@ -39,7 +39,7 @@ pub enum Commands {
 
     /// Register this binary with Jupyter as the kernel "Rust (kettle)".
     ///
-    /// Writes kernels/<name>/kernel.json (with the absolute path of this executable) and two
+    /// Writes `kernels/<name>/kernel.json` (with the absolute path of this executable) and two
     /// logos into a Jupyter data directory. Running it again replaces the earlier install.
     Install(InstallArgs),
 

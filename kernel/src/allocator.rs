@@ -50,7 +50,7 @@ fn mimalloc() -> bool {
 fn decide() -> bool {
     // SAFETY: a NUL-terminated name; getenv neither allocates nor keeps the pointer, and this
     // runs before any second thread or `set_var` (see the module docs).
-    let runner = !unsafe { libc::getenv(c"EVCXR_IS_RUNTIME".as_ptr()) }.is_null();
+    let runner = !unsafe { libc::getenv(crate::engine::runtime::RUNNER_ENV.as_ptr()) }.is_null();
     let choice = if runner { SYSTEM } else { MIMALLOC };
     // The first decision stands, whoever makes it: the choice can never change once made.
     let settled =
@@ -61,94 +61,41 @@ fn decide() -> bool {
     settled == MIMALLOC
 }
 
-/// One of the two allocators, chosen by `mimalloc`.
-struct Routed {
-    mimalloc: bool,
-}
-
-// SAFETY: each call goes whole to one allocator; both uphold `GlobalAlloc`'s contract.
-unsafe impl GlobalAlloc for Routed {
-    #[inline]
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract, passed on.
-        unsafe {
-            if self.mimalloc {
-                mimalloc::MiMalloc.alloc(layout)
-            } else {
-                System.alloc(layout)
-            }
-        }
-    }
-
-    #[inline]
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract, passed on.
-        unsafe {
-            if self.mimalloc {
-                mimalloc::MiMalloc.alloc_zeroed(layout)
-            } else {
-                System.alloc_zeroed(layout)
-            }
-        }
-    }
-
-    #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, passed on.
-        unsafe {
-            if self.mimalloc {
-                mimalloc::MiMalloc.dealloc(ptr, layout)
-            } else {
-                System.dealloc(ptr, layout)
-            }
-        }
-    }
-
-    #[inline]
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller's contract, passed on.
-        unsafe {
-            if self.mimalloc {
-                mimalloc::MiMalloc.realloc(ptr, layout, new_size)
-            } else {
-                System.realloc(ptr, layout, new_size)
-            }
-        }
-    }
-}
-
+/// The allocator a process with this choice uses for everything.
 #[inline]
-fn routed() -> Routed {
-    Routed {
-        mimalloc: mimalloc(),
+fn allocator(mimalloc: bool) -> &'static dyn GlobalAlloc {
+    if mimalloc {
+        &mimalloc::MiMalloc
+    } else {
+        &System
     }
 }
 
 // SAFETY: `CHOICE` is settled once, at the first allocation, so every block is freed or resized
-// by the allocator that made it (see `Routed`).
+// by the allocator that made it.
 unsafe impl GlobalAlloc for KernelAllocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract, passed on.
-        unsafe { routed().alloc(layout) }
+        unsafe { allocator(mimalloc()).alloc(layout) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract, passed on.
-        unsafe { routed().alloc_zeroed(layout) }
+        unsafe { allocator(mimalloc()).alloc_zeroed(layout) }
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller's contract, passed on.
-        unsafe { routed().dealloc(ptr, layout) }
+        unsafe { allocator(mimalloc()).dealloc(ptr, layout) }
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller's contract, passed on.
-        unsafe { routed().realloc(ptr, layout, new_size) }
+        unsafe { allocator(mimalloc()).realloc(ptr, layout, new_size) }
     }
 }
 
@@ -173,14 +120,14 @@ mod tests {
     #[test]
     fn each_route_allocates_resizes_and_frees_with_its_own_allocator() {
         for mimalloc in [true, false] {
-            let routed = Routed { mimalloc };
+            let chosen = allocator(mimalloc);
             for align in [1, 8, 64, 4096] {
                 for size in [1, 24, 1000, 70_000] {
                     let layout = Layout::from_size_align(size, align).unwrap();
                     // SAFETY: non-zero sizes; every pointer is checked, used within its layout
                     // and freed once, by the allocator that made it.
                     unsafe {
-                        let zeroed = routed.alloc_zeroed(layout);
+                        let zeroed = chosen.alloc_zeroed(layout);
                         assert!(!zeroed.is_null() && (zeroed as usize).is_multiple_of(align));
                         assert_eq!(from_mimalloc(zeroed), mimalloc);
                         assert!(
@@ -188,23 +135,23 @@ mod tests {
                                 .iter()
                                 .all(|&b| b == 0)
                         );
-                        routed.dealloc(zeroed, layout);
+                        chosen.dealloc(zeroed, layout);
 
-                        let block = routed.alloc(layout);
+                        let block = chosen.alloc(layout);
                         assert!(!block.is_null() && (block as usize).is_multiple_of(align));
                         assert_eq!(from_mimalloc(block), mimalloc);
                         for i in 0..size {
                             *block.add(i) = (i % 251) as u8;
                         }
-                        let grown = routed.realloc(block, layout, size * 3);
+                        let grown = chosen.realloc(block, layout, size * 3);
                         assert!(!grown.is_null() && (grown as usize).is_multiple_of(align));
                         assert_eq!(from_mimalloc(grown), mimalloc);
                         let grown_layout = Layout::from_size_align(size * 3, align).unwrap();
-                        let shrunk = routed.realloc(grown, grown_layout, size.div_ceil(2));
+                        let shrunk = chosen.realloc(grown, grown_layout, size.div_ceil(2));
                         assert!(!shrunk.is_null());
                         let kept = std::slice::from_raw_parts(shrunk, size.div_ceil(2));
                         assert!(kept.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
-                        routed.dealloc(
+                        chosen.dealloc(
                             shrunk,
                             Layout::from_size_align(size.div_ceil(2), align).unwrap(),
                         );
@@ -212,6 +159,11 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn runner_env() -> &'static std::ffi::OsStr {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(crate::engine::runtime::RUNNER_ENV.to_bytes())
     }
 
     /// Set in the copies of this test binary that [`PROBE`] runs.
@@ -234,9 +186,9 @@ mod tests {
         probe
             .args(["--exact", PROBE, "--nocapture", "--test-threads=1"])
             .env(PROBE_ENV, "1")
-            .env_remove("EVCXR_IS_RUNTIME");
+            .env_remove(runner_env());
         if runtime {
-            probe.env("EVCXR_IS_RUNTIME", "1");
+            probe.env(runner_env(), "1");
         }
         let out = probe.output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -34,6 +34,9 @@ use std::os::unix::net::UnixStream;
 
 use super::channel;
 
+/// evcxr's mark of the process that runs cells (it sets it when it starts that process); a C
+/// string because the allocator reads it before anything may allocate (`crate::allocator`).
+pub const RUNNER_ENV: &std::ffi::CStr = c"EVCXR_IS_RUNTIME";
 /// Path of the kernel's Unix socket, set in the child's environment by the kernel.
 pub(super) const SOCKET_ENV: &str = "KETTLE_RUNTIME_SOCKET";
 /// Secret the child presents on every connection, so no other local process can attach.
@@ -74,7 +77,9 @@ pub(super) const DISPLAY_FD_ENV: &str = "KETTLE_DISPLAY_FD";
 /// or by cargo as the rustc wrapper of the cell cache ([`super::cell_cache`]); returns (doing
 /// nothing) in the kernel itself.
 pub fn dispatch_if_child() {
-    if std::env::var_os("EVCXR_IS_RUNTIME").is_some()
+    use std::os::unix::ffi::OsStrExt;
+    let runner_env = std::ffi::OsStr::from_bytes(RUNNER_ENV.to_bytes());
+    if std::env::var_os(runner_env).is_some()
         && let (Some(socket), Some(token)) =
             (std::env::var_os(SOCKET_ENV), std::env::var_os(TOKEN_ENV))
     {
